@@ -1,0 +1,128 @@
+"""Reading and writing records: JSONL in, JSONL/JSON out, atomic writes, errors with file:line.
+
+Readers collect *every* problem in a file before raising, so a user fixes bad input in one
+pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mmm.records import FormatError, Sample
+
+T = TypeVar("T")
+MAX_LISTED_ERRORS = 50
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad row: where it is and what is wrong with it."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class InputError(ValueError):
+    """Bad input file(s); ``problems`` lists every bad row found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        shown = "\n".join(f"  {p}" for p in problems[:MAX_LISTED_ERRORS])
+        more = len(problems) - MAX_LISTED_ERRORS
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        super().__init__(f"{len(problems)} bad row(s):\n{shown}{tail}")
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any | Problem]]:
+    """Yield ``(line_number, object)`` for each non-blank line, or a ``Problem`` for invalid JSON."""
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, Problem(str(path), number, f"invalid JSON ({exc.msg} at column {exc.colno})")
+
+
+def read_rows(path: str | Path, convert: Callable[[dict], T]) -> list[T]:
+    """Read a JSONL file, apply ``convert`` to every object, raise ``InputError`` listing all failures."""
+    rows: list[T] = []
+    problems: list[Problem] = []
+    for number, obj in iter_jsonl(path):
+        if isinstance(obj, Problem):
+            problems.append(obj)
+            continue
+        if not isinstance(obj, dict):
+            problems.append(Problem(str(path), number, f"expected a JSON object, got {type(obj).__name__}"))
+            continue
+        try:
+            rows.append(convert(obj))
+        except (FormatError, KeyError, TypeError, ValueError) as exc:
+            problems.append(Problem(str(path), number, _message(exc)))
+    if problems:
+        raise InputError(problems)
+    return rows
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Read MMM records, checking each parses; returns the dicts (extra fields kept)."""
+
+    def check(record: dict) -> dict:
+        Sample.from_record(record)
+        return record
+
+    return read_rows(path, check)
+
+
+def read_samples(path: str | Path) -> list[Sample]:
+    """Read MMM records as parsed ``Sample`` objects."""
+    return read_rows(path, Sample.from_record)
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
+    return str(exc)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; it replaces ``path`` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
+    """Write rows as JSONL atomically; returns the number of rows written."""
+    count = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write pretty JSON atomically (metrics files, summaries)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
