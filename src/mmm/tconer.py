@@ -1,0 +1,192 @@
+"""TCONER construction, step 1: Pile-NER-type conversations -> open-domain NER records.
+
+A Pile-NER-type record is a conversation: ``Text: ...``, an acknowledgement, then
+``What describes TYPE in the text?`` questions each answered with a JSON list of entities.
+The real files repeat a text once per question; Pile-NER-type itself asks several questions per
+record. Both are grouped by text, so there is one output record per distinct text.
+
+Nothing is silently altered: tokenised text (``classifier s ,``) is kept as it is; a pair whose
+entity does not occur verbatim in the text is dropped *and counted*; malformed answers are
+counted per reason. Every input record is accounted for in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmm.io import InputError, Problem
+from mmm.records import LABEL_FORBIDDEN
+
+TEXT_PREFIX = "Text: "
+QUESTION_RE = re.compile(r"^What describes (?P<type>.+?) in the text\?$", re.DOTALL)
+EXAMPLES_PER_REASON = 5
+
+
+@dataclass
+class Converted:
+    """One distinct text with its entity pairs, before it has a text-level label."""
+
+    id: str
+    text: str
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    source_ids: list[str] = field(default_factory=list)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "lang": "en",
+            "dataset": "TCONER",
+            "text": self.text,
+            "pairs": [list(p) for p in self.pairs],
+            "source_ids": self.source_ids,
+        }
+
+
+@dataclass
+class ConversionReport:
+    """Counts for every input record and every question, with example ids per problem."""
+
+    records: int = 0
+    records_without_text: int = 0
+    texts: int = 0
+    questions: int = 0
+    negative_answers: int = 0
+    entities: int = 0
+    pairs_kept: int = 0
+    problems: Counter = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, reason: str, where: str, count: int = 1) -> None:
+        self.problems[reason] += count
+        self.examples.setdefault(reason, [])
+        if len(self.examples[reason]) < EXAMPLES_PER_REASON:
+            self.examples[reason].append(where)
+
+    def to_metrics(self) -> dict[str, Any]:
+        kept_rate = self.pairs_kept / self.entities if self.entities else 0.0
+        not_in_text = self.problems.get("entity_not_in_text", 0)
+        return {
+            "records": self.records,
+            "records_without_text": self.records_without_text,
+            "texts": self.texts,
+            "questions": self.questions,
+            "negative_answers": self.negative_answers,
+            "entities": self.entities,
+            "pairs_kept": self.pairs_kept,
+            "entity_in_text_rate": round(1 - not_in_text / self.entities, 4) if self.entities else None,
+            "pair_kept_rate": round(kept_rate, 4),
+            "problems": dict(sorted(self.problems.items())),
+            "examples": self.examples,
+        }
+
+
+def load_conversations(path: str | Path) -> list[dict]:
+    """Read a Pile-NER-type file: a JSON array (the published files) or JSONL."""
+    path = Path(path)
+    if path.suffix.lower() == ".jsonl":
+        rows = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise InputError([Problem(str(path), number, f"invalid JSON ({exc.msg})")]) from exc
+        return rows
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError([Problem(str(path), exc.lineno, f"invalid JSON ({exc.msg})")]) from exc
+    if not isinstance(data, list):
+        raise InputError([Problem(str(path), 1, "expected a JSON array of conversation records")])
+    return data
+
+
+def convert(records: list[dict], report: ConversionReport | None = None) -> tuple[list[Converted], ConversionReport]:
+    """Group conversations by text and collect ``(type, entity)`` pairs in first-seen order."""
+    report = report or ConversionReport()
+    by_text: dict[str, Converted] = {}
+    for index, record in enumerate(records):
+        report.records += 1
+        rid = str(record.get("id", f"record-{index + 1}")) if isinstance(record, dict) else f"record-{index + 1}"
+        turns = record.get("conversations") if isinstance(record, dict) else None
+        text = _text_of(turns)
+        if text is None:
+            report.records_without_text += 1
+            report.note("no_text_turn", rid)
+            continue
+        item = by_text.get(text)
+        if item is None:
+            item = by_text[text] = Converted(id=rid, text=text)
+        item.source_ids.append(rid)
+        _collect_pairs(item, turns, rid, report)
+    converted = list(by_text.values())
+    report.texts = len(converted)
+    report.pairs_kept = sum(len(c.pairs) for c in converted)
+    return converted, report
+
+
+def _text_of(turns: Any) -> str | None:
+    if not isinstance(turns, list) or not turns or not isinstance(turns[0], dict):
+        return None
+    value = turns[0].get("value")
+    if turns[0].get("from") != "human" or not isinstance(value, str) or not value.startswith(TEXT_PREFIX):
+        return None
+    text = value[len(TEXT_PREFIX):]
+    return text if text.strip() else None
+
+
+def _collect_pairs(item: Converted, turns: list, rid: str, report: ConversionReport) -> None:
+    # turns: text, acknowledgement, then (question, answer) pairs
+    for q_turn, a_turn in zip(turns[2::2], turns[3::2]):
+        report.questions += 1
+        match = QUESTION_RE.match(str(q_turn.get("value", "")).strip()) if isinstance(q_turn, dict) else None
+        if match is None:
+            report.note("unrecognised_question", rid)
+            continue
+        entity_type = match.group("type").strip()
+        answer = _parse_answer(a_turn.get("value") if isinstance(a_turn, dict) else None)
+        if isinstance(answer, str):
+            report.note(answer, rid)
+            continue
+        if not answer:
+            report.negative_answers += 1
+            continue
+        if not entity_type or LABEL_FORBIDDEN.intersection(entity_type):
+            report.note("unrepresentable_type", rid, len(answer))
+            continue
+        for entity in answer:
+            report.entities += 1
+            _add_pair(item, entity_type, entity, rid, report)
+
+
+def _add_pair(item: Converted, entity_type: str, entity: str, rid: str, report: ConversionReport) -> None:
+    if not entity.strip():
+        report.note("empty_entity", rid)
+    elif ";" in entity or entity.startswith(":"):
+        report.note("unrepresentable_entity", rid)
+    elif entity not in item.text:
+        report.note("entity_not_in_text", rid)
+    elif (entity_type, entity) in item.pairs:
+        report.note("duplicate_pair", rid)
+    else:
+        item.pairs.append((entity_type, entity))
+
+
+def _parse_answer(value: Any) -> list[str] | str:
+    """The answer's entity list, or the name of what is wrong with it."""
+    if not isinstance(value, str):
+        return "answer_missing"
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        return "answer_not_json"
+    if not isinstance(parsed, list):
+        return "answer_not_a_list"
+    if not all(isinstance(v, str) for v in parsed):
+        return "answer_non_string_entity"
+    return parsed
