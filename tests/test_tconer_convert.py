@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import SHARED_DATA
-from mmm.tconer import convert, load_conversations
+from mmm.tconer.convert import convert, load_conversations
 
 
 def conv(rid: str, text: str, *qa: tuple[str, str]) -> dict:
