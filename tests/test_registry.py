@@ -35,3 +35,15 @@ def test_paper_tables_are_consistent():
         assert set(translated[lang]) == set(registry.DATASETS)
         for ds in registry.DATASETS:
             assert translated[lang][ds] - train[lang][ds] == test[lang][ds], (lang, ds)
+
+
+def test_label_maps_are_the_rule_based_translation():
+    scpos = registry.kind("SCPOS-Adj")
+    assert scpos.label_map("word", "ja", "en") == {"ポジティブ": "positive", "中立": "neutral", "ネガティブ": "negative"}
+    assert scpos.label_map("word", "ja", "zh")["ポジティブ"] == "积极"
+    assert registry.kind("SCNM").label_map("text", "ja", "en")["文芸"] == "Literature"
+    assert registry.kind("TCONER").label_map("text", "en", "ja") == {}
+    for k in registry.kinds():
+        for level in ("text", "word"):
+            mapping = k.label_map(level, "ja", "en")
+            assert len(set(mapping.values())) == len(mapping), f"{k.name} {level}: two labels map to one"

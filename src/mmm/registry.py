@@ -52,6 +52,13 @@ class DatasetKind:
         """Indexes of the fields of a piece that are spans of the text."""
         return (0, 2) if self.word_level == "triple" else (1,)
 
+    def label_map(self, level: Literal["text", "word"], source: str, target: str) -> dict[str, str]:
+        """Rule-based label mapping ``source`` -> ``target`` language (empty for open-domain kinds)."""
+        table = self.text_labels if level == "text" else self.word_labels
+        if not table:
+            return {}
+        return dict(zip(table[source], table[target]))
+
     def text_inventory(self, lang: str) -> tuple[str, ...] | None:
         """Allowed text-level labels in ``lang``, or ``None`` for open-domain kinds."""
         return None if self.open_domain else self.text_labels[lang]
@@ -78,9 +85,17 @@ def kind(name: str) -> DatasetKind:
         instructions=tuple(spec["instructions"]),
         word_level=spec["word_level"],
         open_domain=bool(spec.get("open_domain", False)),
-        text_labels={k: tuple(v) for k, v in spec.get("text_labels", {}).items()},
-        word_labels={k: tuple(v) for k, v in spec.get("word_labels", {}).items()},
+        text_labels=_by_language(name, "text_labels", spec.get("text_labels", [])),
+        word_labels=_by_language(name, "word_labels", spec.get("word_labels", [])),
     )
+
+
+def _by_language(dataset: str, table: str, rows: list[dict[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Turn a label table (one row per label, one column per language) into per-language inventories."""
+    for index, row in enumerate(rows):
+        if set(row) != set(LANGS) or not all(isinstance(v, str) and v for v in row.values()):
+            raise ValueError(f"registry.yaml: {dataset}.{table}[{index}] needs non-empty ja, en and zh, got {row}")
+    return {lang: tuple(row[lang] for row in rows) for lang in LANGS} if rows else {}
 
 
 def kinds() -> list[DatasetKind]:
