@@ -1,0 +1,10 @@
+"""Evaluation with the paper's Text-level / Word-level / ALL F1 (Section 5.2, Appendix C).
+
+``algorithm1`` is the readable one-sample reference, ``scoring`` the same rule vectorised,
+``predictions`` reads and checks the input, ``audits`` counts failure kinds, ``bootstrap`` gives
+confidence intervals, ``run`` assembles the metrics and ``report`` writes Table 1 and a chart.
+"""
+
+from mmm.evaluation.run import EvalConfig, evaluate, evaluate_file
+
+__all__ = ["EvalConfig", "evaluate", "evaluate_file"]

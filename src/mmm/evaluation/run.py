@@ -1,0 +1,132 @@
+"""Evaluate a predictions table: micro P/R/F1 per language and sub-dataset, intervals, audits.
+
+The result is one JSON-ready dict whose ``metrics[lang][dataset]`` holds the Table 1 figures
+(``TL``, ``WL``, ``ALL`` F1 in percent) and ``n``, so ``dvc metrics diff`` lines them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from mmm import registry
+from mmm.evaluation import audits, bootstrap, predictions, scoring
+from mmm.evaluation.algorithm1 import MODES, TARGET_LEVELS, TARGETS, Counts, micro_prf
+
+DIGITS = 4
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How to score (the ``evaluate`` section of ``params.yaml`` reaches these via ``mmm evaluate``'s options)."""
+
+    mode: str = "paper"  # paper (Algorithm 1 exactly) | normalized (whitespace and full-width ：；)
+    # What the model was trained to print: joint | text_only | word_only; auto = the rows' `target` field, else joint.
+    target: str = "auto"
+    bootstrap_samples: int = 1000  # 0 turns the intervals off
+    seed: int = 0
+    confidence: float = 0.95
+    max_examples: int = 5  # example ids kept per audit and sub-dataset
+    repeat_min: int = 3  # a piece repeated this often is runaway repetition
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.target not in ("auto", *TARGETS):
+            raise ValueError(f"target must be auto or one of {', '.join(TARGETS)}, not {self.target!r}")
+        if self.bootstrap_samples < 0 or self.max_examples < 0:
+            raise ValueError("bootstrap_samples and max_examples must be >= 0")
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"confidence must be between 0 and 1, not {self.confidence}")
+        if self.repeat_min < 2:
+            raise ValueError(f"repeat_min must be >= 2, not {self.repeat_min}")
+
+
+def _ordered(keys: set[str], order: tuple[str, ...]) -> list[str]:
+    return [key for key in order if key in keys]
+
+
+def _figures(
+    distinct: np.ndarray, frequency: np.ndarray, levels: tuple[str, ...], config: EvalConfig, key: str
+) -> dict[str, Any]:
+    """Table 1 figures for one sub-dataset from its distinct ``(k, levels, 3)`` row counts and their frequencies."""
+    totals = (distinct * frequency[:, None, None]).sum(axis=0)
+    prf = {level: micro_prf(Counts(*map(int, totals[i]))) for i, level in enumerate(levels)}
+    entry: dict[str, Any] = {"n": int(frequency.sum())}
+    entry.update({level: round(prf[level][2], DIGITS) for level in levels})
+    entry["precision"] = {level: round(prf[level][0], DIGITS) for level in levels}
+    entry["recall"] = {level: round(prf[level][1], DIGITS) for level in levels}
+    if config.bootstrap_samples:
+        seed = bootstrap.seed_for(config.seed, key)
+        intervals = bootstrap.f1_intervals(distinct, frequency, config.bootstrap_samples, seed, config.confidence)
+        entry["ci"] = {
+            level: {"low": round(low, DIGITS), "high": round(high, DIGITS)}
+            for level, (low, high) in zip(levels, intervals)
+        }
+    return entry
+
+
+def resolve_target(requested: str, declared: list[str]) -> str:
+    """The target to score: the one requested, or with ``auto`` the one the rows declare (else joint)."""
+    if len(declared) > 1:
+        raise ValueError(f"the predictions mix training targets ({', '.join(declared)}); evaluate each model apart")
+    if declared and declared[0] not in TARGETS:
+        expected = ", ".join(TARGETS)
+        raise ValueError(f"the predictions declare an unknown target {declared[0]!r}; expected one of {expected}")
+    if requested == "auto":
+        return declared[0] if declared else "joint"
+    if declared and declared[0] != requested:
+        raise ValueError(f"target {requested} was requested but the predictions come from a {declared[0]} model")
+    return requested
+
+
+def evaluate(frame: pl.DataFrame, config: EvalConfig = EvalConfig()) -> dict[str, Any]:
+    """Score a table from ``predictions.read``; pure (no I/O)."""
+    target = resolve_target(config.target, predictions.declared_targets(frame) if "target" in frame.columns else [])
+    levels = TARGET_LEVELS[target]
+    columns = [f"{level}_{what}" for level in levels for what in ("tp", "gen", "real")]
+    counts_parts, flag_parts = [], []
+    for dataset, instruct, part in scoring.partitions(frame):
+        parsed = scoring.parse(part, instruct, scoring.keep_whole(dataset), config.mode)
+        counts_parts.append(scoring.counts(parsed))
+        flag_parts.append(audits.flags(part, parsed, dataset, instruct, target, config.repeat_min))
+    counts = pl.concat(counts_parts)
+    # Rows with the same counts are interchangeable for micro F1 and for the bootstrap.
+    distinct = frame.select("row", "lang", "dataset").join(counts, on="row").group_by("lang", "dataset", *columns).len()
+    groups = distinct.partition_by(["lang", "dataset"], as_dict=True)
+    present: dict[str, set[str]] = {}
+    for lang, dataset in groups:
+        present.setdefault(lang, set()).add(dataset)
+
+    metrics: dict[str, dict[str, Any]] = {}
+    for lang in _ordered(set(present), registry.LANGS):
+        metrics[lang] = {}
+        for dataset in _ordered(present[lang], registry.DATASETS):
+            group = groups[(lang, dataset)].sort(columns)  # group_by order is arbitrary; the draws need a fixed one
+            table = group.select(columns).to_numpy().reshape(-1, len(levels), 3).astype(np.int64)
+            frequency = group["len"].to_numpy().astype(np.int64)
+            metrics[lang][dataset] = _figures(table, frequency, levels, config, f"{lang}/{dataset}")
+    macro = {
+        lang: {"datasets": len(by_dataset)}
+        | {level: round(float(np.mean([m[level] for m in by_dataset.values()])), DIGITS) for level in levels}
+        for lang, by_dataset in metrics.items()
+    }
+    return {
+        "mode": config.mode,
+        "target": target,
+        "rows": frame.height,
+        "metrics": metrics,
+        "macro": macro,
+        "audits": audits.summarize(frame, pl.concat(flag_parts), config.max_examples),
+        "bootstrap": {"samples": config.bootstrap_samples, "seed": config.seed, "confidence": config.confidence},
+    }
+
+
+def evaluate_file(path: str | Path, config: EvalConfig = EvalConfig()) -> dict[str, Any]:
+    """Read and score a predictions JSONL (raises ``InputError`` naming every malformed line)."""
+    result = evaluate(predictions.read(path), config)
+    return {"predictions": Path(path).name, **result}

@@ -1,0 +1,198 @@
+"""Train/test split per (language, sub-dataset), as in the paper's Appendix B.
+
+Within each cell the rows are de-duplicated by text, then ranked by a keyed hash of
+``seed`` and the record id; the first ``n`` go to train, the rest to test. Ranking by id
+instead of file position makes the split independent of row order, and because translated
+records keep their source id, a text and its translations rank alike in every language, which
+keeps most of them on the same side (the number that still cross is reported as
+``cross_lingual.test_ids_trained_in_other_lang``).
+
+``n`` is ``min(train_size, floor(max_train_fraction * rows))``. The paper profile sets
+``train_size: paper`` (Table 3) and ``max_train_fraction: 1.0``, which reproduces Table 4's
+test sizes from Table 2's rows; the embedded default caps the fraction so that every cell of
+the small sample keeps a test set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmm import registry
+from mmm.io import read_records, write_json, write_jsonl
+from mmm.records import split_input
+
+log = logging.getLogger(__name__)
+
+Cell = tuple[str, str]  # (lang, dataset)
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """The ``split`` params section."""
+
+    seed: int = 42
+    # rows per cell for training: an int for every cell, "paper" for Table 3, or {lang: {dataset: n}}
+    train_size: int | str | dict[str, dict[str, int]] = 24
+    # never train on more than this share of a cell, so each keeps a test set (1.0 = no cap)
+    max_train_fraction: float = 0.6
+    _sizes: dict[str, dict[str, int]] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.max_train_fraction <= 1.0:
+            raise ValueError(f"split.max_train_fraction must be in (0, 1], got {self.max_train_fraction}")
+        size = self.train_size
+        if isinstance(size, bool) or not isinstance(size, (int, str, dict)):
+            raise ValueError(f"split.train_size must be an int, 'paper' or a {{lang: {{dataset: n}}}} map, got {size!r}")
+        if isinstance(size, str) and size != "paper":
+            raise ValueError(f"split.train_size: the only named size is 'paper' (Table 3), got {size!r}")
+        if isinstance(size, int) and size < 0:
+            raise ValueError(f"split.train_size must be >= 0, got {size}")
+        if isinstance(size, dict):
+            for lang, sizes in size.items():
+                if lang not in registry.LANGS or not isinstance(sizes, dict):
+                    raise ValueError(f"split.train_size: {lang!r} must be one of {registry.LANGS} mapping datasets to sizes")
+                for dataset, n in sizes.items():
+                    if dataset not in registry.DATASETS or not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                        raise ValueError(f"split.train_size.{lang}.{dataset}: need a known dataset and an int >= 0, got {n!r}")
+
+    @classmethod
+    def from_params(cls, section: dict[str, Any] | None) -> "SplitConfig":
+        section = dict(section or {})
+        allowed = {"seed", "train_size", "max_train_fraction"}
+        unknown = set(section) - allowed
+        if unknown:
+            raise ValueError(f"split: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
+        return cls(**section)
+
+    def requested(self, lang: str, dataset: str) -> int:
+        """The train size asked for a cell (before the fraction cap)."""
+        size = self.train_size
+        if isinstance(size, int):
+            return size
+        table = registry.paper_sizes("train") if size == "paper" else size
+        try:
+            return table[lang][dataset]
+        except KeyError:
+            raise ValueError(f"split.train_size has no size for {lang}/{dataset}, which is in the data") from None
+
+    def train_count(self, lang: str, dataset: str, rows: int) -> int:
+        return min(self.requested(lang, dataset), math.floor(self.max_train_fraction * rows + 1e-9))
+
+
+def rank_key(seed: int, record_id: str) -> int:
+    """A stable pseudo-random rank for an id (same in every language and Python process)."""
+    digest = hashlib.blake2b(f"{seed}\x00{record_id}".encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+@dataclass
+class CellCounts:
+    rows: int = 0
+    duplicates: int = 0
+    conflicting_duplicates: int = 0  # same text, different output: only the kept one is used
+    requested: int = 0
+    train: int = 0
+    test: int = 0
+
+
+@dataclass
+class SplitResult:
+    train: list[dict]
+    test: list[dict]
+    cells: dict[Cell, CellCounts]
+    cross_lingual_leaks: int
+
+    def metrics(self, cfg: SplitConfig) -> dict[str, Any]:
+        nested: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+        for (lang, dataset), counts in sorted(self.cells.items()):
+            nested[lang][dataset] = dict(counts.__dict__)
+        total = lambda name: sum(getattr(c, name) for c in self.cells.values())  # noqa: E731
+        return {
+            "seed": cfg.seed,
+            "train_size": cfg.train_size,
+            "max_train_fraction": cfg.max_train_fraction,
+            "rows": total("rows"),
+            "duplicates": total("duplicates"),
+            "conflicting_duplicates": total("conflicting_duplicates"),
+            "train": len(self.train),
+            "test": len(self.test),
+            "cells_without_test": sum(1 for c in self.cells.values() if c.test == 0),
+            "cross_lingual": {"test_ids_trained_in_other_lang": self.cross_lingual_leaks},
+            "cells": dict(nested),
+        }
+
+
+def split_records(records: Iterable[dict], cfg: SplitConfig) -> SplitResult:
+    """Split already-validated records; both outputs keep the input's row order."""
+    records = list(records)
+    by_cell: dict[Cell, list[int]] = defaultdict(list)
+    for position, record in enumerate(records):
+        by_cell[(record["lang"], record["dataset"])].append(position)
+
+    cells: dict[Cell, CellCounts] = {}
+    side = [""] * len(records)  # "train", "test" or "" (a dropped duplicate)
+    duplicate_ids: list[str] = []
+    for (lang, dataset), positions in by_cell.items():
+        counts = cells[(lang, dataset)] = CellCounts(rows=len(positions))
+        # rank by a 64-bit hash of the id: order-independent; de-duplication keeps the best-ranked copy
+        ranks = {p: rank_key(cfg.seed, records[p]["id"]) for p in positions}
+        positions = sorted(positions, key=ranks.__getitem__)
+        by_text: dict[str, dict] = {}
+        unique: list[int] = []
+        seen_ids: set[str] = set()
+        for position in positions:
+            record = records[position]
+            text = split_input(record["input"], dataset)[0]
+            first = by_text.get(text)
+            if first is not None:
+                counts.duplicates += 1
+                counts.conflicting_duplicates += first["output"] != record["output"]
+                continue
+            if record["id"] in seen_ids:
+                duplicate_ids.append(f"{lang}/{dataset}/{record['id']}")
+            seen_ids.add(record["id"])
+            by_text[text] = record
+            unique.append(position)
+        counts.requested = cfg.requested(lang, dataset)
+        n_train = cfg.train_count(lang, dataset, len(unique))
+        counts.train, counts.test = n_train, len(unique) - n_train
+        for i, position in enumerate(unique):
+            side[position] = "train" if i < n_train else "test"
+
+    if duplicate_ids:
+        shown = ", ".join(duplicate_ids[:20])
+        raise ValueError(f"{len(duplicate_ids)} id(s) name different texts in the same cell (ids must be unique): {shown}")
+    train = [r for r, s in zip(records, side) if s == "train"]
+    test = [r for r, s in zip(records, side) if s == "test"]
+    return SplitResult(train, test, cells, _cross_lingual_leaks(train, test))
+
+
+def _cross_lingual_leaks(train: list[dict], test: list[dict]) -> int:
+    """Test rows whose id (hence a translation of their text) is trained on in another language."""
+    trained: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for record in train:
+        trained[(record["dataset"], record["id"])].add(record["lang"])
+    empty: set[str] = set()
+    return sum(1 for r in test if len(langs := trained.get((r["dataset"], r["id"]), empty)) > (r["lang"] in langs))
+
+
+def run(input_path: str | Path, out_dir: str | Path, metrics_path: str | Path, cfg: SplitConfig) -> dict[str, Any]:
+    """Read and validate ``input_path``, write ``train.jsonl``/``test.jsonl`` and the counts."""
+    records = read_records(input_path)
+    result = split_records(records, cfg)
+    out = Path(out_dir)
+    write_jsonl(out / "train.jsonl", result.train)
+    write_jsonl(out / "test.jsonl", result.test)
+    metrics = result.metrics(cfg)
+    write_json(metrics_path, metrics)
+    for (lang, dataset), counts in sorted(result.cells.items()):
+        if counts.test == 0:
+            log.warning("%s/%s has no test rows (%d rows, %d to train)", lang, dataset, counts.rows, counts.train)
+    return metrics

@@ -1,0 +1,384 @@
+"""Fine-tune OIELLM on the MMM training split with transformers + accelerate (+ peft for LoRA).
+
+One loop serves every engine: it is started by ``accelerate launch`` (or ``torchrun``) and
+``Accelerator`` takes the world from the launcher, so the same code runs on one CPU process, in
+a gloo world of CPU processes, or with DDP / FSDP / DeepSpeed ZeRO-3 on GPUs, chosen only by the
+accelerate config file (``configs/accelerate/``). What it does, following the paper (Sec. 4-5):
+
+* each example is ``input`` + newline + answer + EOS, with the loss on the answer only
+  (:mod:`mmm.modeling.sequence`), batches bucketed by length (:mod:`mmm.modeling.batching`);
+* the embedded default is LoRA on Gemma 3 270M for a few minutes of CPU; the paper profile is a
+  full fine-tune of LLaMA3-8B, 3 epochs, lr 1e-5, bf16 (``params/paper.yaml``);
+* the result is a plain safetensors folder (LoRA merged in) with its tokenizer, a model card,
+  ``oiellm.json``; the loss curve and throughput go to DVC plots and metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from mmm.io import read_records, write_json
+from mmm.modeling.loading import DTYPES, check_model_dir, load_model, load_tokenizer, write_format
+from mmm.modeling.sequence import TARGETS, Example, encode_example
+from mmm.modeling.world import cpu_world
+from mmm.records import Sample
+
+log = logging.getLogger(__name__)
+
+METHODS = ("lora", "full")
+PRECISIONS = ("no", "bf16", "fp16")
+SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str | list[str] = "all-linear"  # peft's name for every linear layer but the LM head
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``train`` params section (see params.yaml for what each key is for)."""
+
+    base_model: str = "models/base/gemma-3-270m"
+    accelerate_config: str = "configs/accelerate/cpu.yaml"  # read by dvc.yaml's `accelerate launch`, not here
+    target: str = "joint"
+    method: str = "lora"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    epochs: int = 3
+    max_steps: int | None = None
+    learning_rate: float = 2e-4
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    per_device_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    gradient_checkpointing: bool = False
+    bucket_by_length: bool = True
+    max_length: int = 512
+    mixed_precision: str = "no"
+    load_dtype: str = "float32"
+    save_dtype: str = "bfloat16"
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.target in TARGETS, f"target must be one of {', '.join(TARGETS)}"),
+            (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+            (self.lr_scheduler in SCHEDULERS, f"lr_scheduler must be one of {', '.join(SCHEDULERS)}"),
+            (self.mixed_precision in PRECISIONS, f"mixed_precision must be one of {', '.join(PRECISIONS)}"),
+            (self.load_dtype in DTYPES and self.save_dtype in DTYPES, f"load_dtype/save_dtype must be one of {', '.join(DTYPES)}"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1 or null (all epochs)"),
+            (self.learning_rate > 0, "learning_rate must be > 0"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+            (self.per_device_batch_size >= 1 and self.gradient_accumulation_steps >= 1,
+             "per_device_batch_size and gradient_accumulation_steps must be >= 1"),
+            (self.max_length >= 8, "max_length must be >= 8"),
+        ]
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise ValueError("train: " + "; ".join(problems))
+
+    @classmethod
+    def from_params(cls, section: dict[str, Any] | None) -> "TrainConfig":
+        section = dict(section or {})
+        names = {f.name for f in fields(cls)}
+        unknown = set(section) - names
+        if unknown:
+            raise ValueError(f"train: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(names))}")
+        lora = dict(section.pop("lora", None) or {})
+        lora_names = {f.name for f in fields(LoraSettings)}
+        if set(lora) - lora_names:
+            raise ValueError(f"train.lora: unknown key(s) {', '.join(sorted(set(lora) - lora_names))}")
+        for key in ("learning_rate", "warmup_ratio", "weight_decay", "max_grad_norm"):
+            if key in section:  # YAML reads 1e-5 as a string
+                section[key] = float(section[key])
+        return cls(lora=LoraSettings(**lora), **section)
+
+    def to_params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Paths:
+    train: Path
+    out_dir: Path
+    metrics: Path
+    curve: Path
+    plot: Path
+
+
+def encode_all(records: list[dict], tokenizer: Any, cfg: TrainConfig) -> tuple[list[Example], int]:
+    """Tokenize every record; examples longer than ``max_length`` are skipped (and counted), never cut."""
+    examples, too_long = [], 0
+    for record in records:
+        example = encode_example(tokenizer, Sample.from_record(record), cfg.target)
+        if len(example) > cfg.max_length:
+            too_long += 1
+            continue
+        examples.append(example)
+    return examples, too_long
+
+
+def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
+    """Run the fine-tune in this process (one rank of whatever world the launcher set up)."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedType, set_seed
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+    from transformers import get_scheduler
+
+    from mmm.modeling.batching import bucketed_order, collate
+    from mmm.modeling.loss import AnswerLoss
+
+    wall_start = time.perf_counter()
+    # The Accelerator must exist before the model: DeepSpeed ZeRO-3 then builds it sharded.
+    accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+                              mixed_precision=cfg.mixed_precision, cpu=cpu_world())
+    sharded = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+    if sharded and cfg.method == "lora":
+        raise ValueError("train.method=lora is supported on one process or DDP (multi_gpu.yaml); "
+                         "FSDP/DeepSpeed are for the full fine-tune (method: full)")
+    rank, world = accelerator.process_index, accelerator.num_processes
+    check_model_dir(cfg.base_model)
+
+    records = read_records(paths.train)
+    tokenizer = load_tokenizer(cfg.base_model)
+    examples, too_long = encode_all(records, tokenizer, cfg)
+    if not examples:
+        raise ValueError(f"{paths.train}: no training example fits train.max_length={cfg.max_length}")
+    if too_long:
+        log.warning("skipped %d of %d examples longer than max_length=%d", too_long, len(records), cfg.max_length)
+
+    set_seed(cfg.seed)  # before the model exists: LoRA init and dropout are reproducible
+    model = load_model(cfg.base_model, cfg.load_dtype)
+    if cfg.gradient_checkpointing:
+        enable_checkpointing(model)
+    model.config.use_cache = False
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(
+            r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+            target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM"))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    n_params = sum(p.numel() for p in model.parameters())
+    n_trainable = sum(p.numel() for p in trainable)
+
+    order = bucketed_order([len(e) for e in examples], cfg.per_device_batch_size, cfg.epochs, cfg.seed,
+                           bucket=cfg.bucket_by_length)
+    pad_id = tokenizer.pad_token_id
+    loader = DataLoader([examples[i] for i in order], batch_size=cfg.per_device_batch_size, shuffle=False,
+                        collate_fn=lambda batch: collate(batch, pad_id))
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    batches_per_rank = math.ceil(len(loader) / world)
+    total_steps = math.ceil(batches_per_rank / cfg.gradient_accumulation_steps)
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+    # accelerate steps the scheduler once per process per optimizer step
+    scheduler = get_scheduler(cfg.lr_scheduler, optimizer,
+                              num_warmup_steps=math.ceil(cfg.warmup_ratio * total_steps) * world,
+                              num_training_steps=total_steps * world)
+    wrapper = AnswerLoss(model)
+    wrapper, optimizer, loader, scheduler = accelerator.prepare(wrapper, optimizer, loader, scheduler)
+    fast_loss = check_answer_loss(accelerator, wrapper, collate([examples[i] for i in order[:cfg.per_device_batch_size]], pad_id))
+
+    log.info("rank %d/%d: %d examples, %d optimizer steps, %s of %s parameters trainable (%s)",
+             rank, world, len(examples), total_steps, f"{n_trainable:,}", f"{n_params:,}", cfg.method)
+    curve: list[dict[str, Any]] = []
+    batches = tokens = answer_tokens = rows_seen = 0
+    window_loss = torch.zeros((), device=accelerator.device)
+    window_batches = 0
+    step = 0
+    examples_per_step = cfg.per_device_batch_size * cfg.gradient_accumulation_steps * world
+    train_start = time.perf_counter()
+    wrapper.train()
+    progress = tqdm(total=total_steps, desc="train", disable=not accelerator.is_local_main_process)
+    for batch in loader:
+        with accelerator.accumulate(wrapper):
+            loss = wrapper(**batch)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(wrapper.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        batches += 1
+        rows_seen += batch["input_ids"].shape[0]
+        tokens += int(batch["attention_mask"].sum())
+        answer_tokens += int((batch["labels"] != -100).sum())
+        window_loss += loss.detach().float()
+        window_batches += 1
+        if not accelerator.sync_gradients:
+            continue
+        step += 1
+        mean_loss = accelerator.reduce(window_loss / window_batches, reduction="mean").item()
+        window_loss.zero_()
+        window_batches = 0
+        curve.append({"step": step, "epoch": round(step * examples_per_step / len(examples), 4),
+                      "loss": round(mean_loss, 5), "learning_rate": scheduler.get_last_lr()[0],
+                      "tokens": tokens * world})
+        progress.update(1)
+        progress.set_postfix(loss=f"{mean_loss:.3f}")
+        if step >= total_steps:
+            break
+    progress.close()
+    train_time = time.perf_counter() - train_start
+
+    per_rank = accelerator.gather(torch.tensor([[rank, batches, rows_seen, tokens, answer_tokens]],
+                                               device=accelerator.device)).tolist()
+    ranks = [dict(zip(("rank", "batches", "rows", "tokens", "answer_tokens"), map(int, r))) for r in per_rank]
+    total_tokens = sum(r["tokens"] for r in ranks)
+    metrics = {
+        "base_model": cfg.base_model,
+        "method": cfg.method,
+        "target": cfg.target,
+        "distributed_type": str(accelerator.distributed_type).split(".")[-1],
+        "world_size": world,
+        "mixed_precision": cfg.mixed_precision,
+        "train_rows": len(records),
+        "skipped_too_long": too_long,
+        "optimizer_steps": step,
+        "rows_seen": sum(r["rows"] for r in ranks),
+        "epochs_seen": round(sum(r["rows"] for r in ranks) / len(examples), 3),
+        "tokens": total_tokens,
+        "answer_tokens": sum(r["answer_tokens"] for r in ranks),
+        "tokens_per_s": round(total_tokens / train_time, 1) if train_time > 0 else None,
+        "train_time_s": round(train_time, 1),
+        "loss_first": curve[0]["loss"] if curve else None,
+        "loss_last": curve[-1]["loss"] if curve else None,
+        "loss_last_10pct": _tail_mean([r["loss"] for r in curve]),
+        "answer_only_logits": fast_loss,
+        "parameters": n_params,
+        "trainable_parameters": n_trainable,
+        "ranks": ranks,
+    }
+    save_model(accelerator, wrapper, tokenizer, cfg, paths, records, metrics, wall_start)
+    if accelerator.is_main_process:
+        from mmm.modeling.card import plot_curve, write_curve
+
+        write_curve(paths.curve, curve)
+        plot_curve(paths.plot, curve, f"{Path(cfg.base_model).name} {cfg.method} ({cfg.target}), {world} process(es)")
+        write_json(paths.metrics, metrics)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return metrics
+
+
+def enable_checkpointing(model: Any) -> None:
+    """Recompute activations in backward (non-reentrant: works with DDP and frozen LoRA bases)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+def check_answer_loss(accelerator: Any, wrapper: Any, probe: dict[str, Any], rtol: float = 1e-3) -> bool:
+    """Compare the answer-only loss with the model's own on one batch (every rank); keep it only if all agree."""
+    import torch
+
+    wrapper.eval()  # no dropout: both paths see the same network
+    with torch.no_grad():
+        mine, own = wrapper(**{k: v.to(accelerator.device) for k, v in probe.items()}, mode="check").tolist()
+    wrapper.train()
+    agree = accelerator.gather(torch.tensor([float(math.isclose(mine, own, rel_tol=rtol, abs_tol=1e-4))],
+                                            device=accelerator.device))
+    fast = bool(agree.min().item() == 1.0)
+    accelerator.unwrap_model(wrapper).fast = fast
+    if not fast:
+        log.warning("answer-only loss %.5f != the model's %.5f: training with the model's forward (slower)", mine, own)
+    return fast
+
+
+def _tail_mean(values: list[float]) -> float | None:
+    if not values:
+        return None
+    tail = values[-max(1, len(values) // 10):]
+    return round(sum(tail) / len(tail), 5)
+
+
+def save_model(accelerator: Any, model: Any, tokenizer: Any, cfg: TrainConfig, paths: Paths,
+               records: list[dict], metrics: dict[str, Any], wall_start: float) -> None:
+    """Write the merged model, tokenizer, format file and card; the old folder is replaced only on success."""
+    from mmm.modeling.card import data_summary, write_model_card
+    from mmm.modeling.loading import torch_dtype
+
+    accelerator.wait_for_everyone()
+    # get_state_dict gathers shards (FSDP, ZeRO-3) and must run on every rank
+    state = None if cfg.method == "lora" else accelerator.get_state_dict(model)
+    if not accelerator.is_main_process:
+        return
+    unwrapped = accelerator.unwrap_model(model).lm
+    if cfg.method == "lora":
+        unwrapped = unwrapped.merge_and_unload()
+        state = unwrapped.state_dict()
+    else:
+        state = {k.removeprefix("lm."): v for k, v in state.items()}
+    state = cast_state(state, torch_dtype(cfg.save_dtype))
+    unwrapped.config.use_cache = True
+    unwrapped.config.dtype = cfg.save_dtype
+    out = paths.out_dir
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    stage.chmod(0o755)  # mkdtemp makes it private; the published folder is not
+    try:
+        unwrapped.save_pretrained(stage, state_dict=state)
+        tokenizer.save_pretrained(stage)
+        write_format(stage, cfg.target, cfg.base_model)
+        metrics["wall_time_s"] = round(time.perf_counter() - wall_start, 1)
+        write_model_card(stage, base_model=cfg.base_model, base_info=_base_info(cfg.base_model),
+                         data=data_summary(paths.train, records), params=cfg.to_params(), metrics=metrics)
+        pickles = [p.name for p in stage.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
+        if pickles:
+            raise RuntimeError(f"refusing to publish pickle files: {', '.join(pickles)}")
+        if out.exists():
+            shutil.rmtree(out)
+        stage.rename(out)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage)
+
+
+def cast_state(state: dict[str, Any], dtype: Any) -> dict[str, Any]:
+    """Cast floating tensors, keeping tied weights (embeddings = LM head) one shared tensor so
+    transformers recognises and drops the alias instead of storing the matrix twice."""
+    cast: dict[tuple[int, int, tuple[int, ...]], Any] = {}
+    out = {}
+    for name, tensor in state.items():
+        if not tensor.is_floating_point():
+            out[name] = tensor
+            continue
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if key not in cast:
+            cast[key] = tensor.to(dtype)
+        out[name] = cast[key]
+    return out
+
+
+def _base_info(base_model: str) -> dict[str, Any]:
+    """What the card says about the base: its model type and, if converted here, the conversion record."""
+    import json
+
+    info: dict[str, Any] = {}
+    config = Path(base_model, "config.json")
+    if config.exists():
+        data = json.loads(config.read_text(encoding="utf-8"))
+        info["model_type"] = data.get("model_type")
+    conversion = Path(base_model, "conversion.json")
+    if conversion.exists():
+        data = json.loads(conversion.read_text(encoding="utf-8"))
+        info.update({k: data[k] for k in ("source_package", "source_version", "gguf_file", "gguf_sha256") if k in data})
+    return {k: v for k, v in info.items() if v is not None}

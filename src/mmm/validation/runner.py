@@ -1,0 +1,300 @@
+"""Run the stored GX suites over the checks listed in params; the pipeline's quality gate.
+
+Suites are read from the file context in ``gx/`` (after registering the custom expectations,
+and refusing a suite that loads with fewer expectations than its JSON stores). Validation runs
+in an ephemeral context whose stores live in memory and whose data docs site writes under the
+reports folder, so a run leaves nothing behind in ``gx/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmm.io import write_json
+from mmm.validation import suites as suites_mod
+from mmm.validation import views
+
+
+RESULT_FORMATS = ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE")
+DOCS_SITE = "mmm_reports"
+
+
+class SuiteError(RuntimeError):
+    """A stored suite is missing, unreadable, or lost expectations on load."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate item: files (key -> path) validated by the named suites."""
+
+    name: str
+    files: dict[str, str]
+    suites: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    checks: tuple[Check, ...]
+    result_format: str = "SUMMARY"
+    first_ids: int = 5
+
+    @classmethod
+    def from_params(cls, section: Mapping[str, Any]) -> "ValidateConfig":
+        """Read params.yaml's ``validate`` section; errors name the offending key."""
+        raw_checks = section.get("checks")
+        if not isinstance(raw_checks, Mapping) or not raw_checks:
+            raise ValueError("validate.checks must map check names to {files, suites}")
+        checks = []
+        for name, spec in raw_checks.items():
+            files, names = (spec or {}).get("files"), (spec or {}).get("suites")
+            if not isinstance(files, Mapping) or not files:
+                raise ValueError(f"validate.checks.{name}.files must map source keys to paths")
+            if not isinstance(names, list) or not names:
+                raise ValueError(f"validate.checks.{name}.suites must list suite names")
+            checks.append(Check(str(name), {str(k): str(v) for k, v in files.items()}, tuple(map(str, names))))
+        result_format = str(section.get("result_format", "SUMMARY")).upper()
+        if result_format not in RESULT_FORMATS:
+            raise ValueError(f"validate.result_format must be one of {', '.join(RESULT_FORMATS)}")
+        return cls(tuple(checks), result_format, int(section.get("first_ids", 5)))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's verdict, in the terms a user needs to act on it."""
+
+    check: str
+    suite: str
+    rule: str
+    expectation: str
+    success: bool
+    unexpected: int | None = None
+    evaluated: int | None = None
+    first_ids: tuple[str, ...] = ()
+    error: str | None = None
+    observed: Any = None
+
+    def describe(self) -> str:
+        where = f"{self.check}/{self.suite}: rule {self.rule}: {self.expectation}"
+        if self.error:
+            return f"{where}: ERROR {self.error}"
+        if self.unexpected is not None:
+            ids = f"; first ids: {', '.join(self.first_ids)}" if self.first_ids else ""
+            return f"{where}: {self.unexpected} of {self.evaluated} rows fail{ids}"
+        return f"{where}: observed {self.observed!r}"
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    def describe(self) -> str:
+        head = (
+            f"validate: {'passed' if self.success else 'FAILED'}: {len(self.outcomes) - len(self.failures)} of "
+            f"{len(self.outcomes)} expectations hold over {len(self.rows)} check(s) "
+            f"({', '.join(f'{k} {v} rows' for k, v in self.rows.items())})"
+        )
+        return "\n".join([head, *(f"  {o.describe()}" for o in self.failures)])
+
+    def metrics(self) -> dict[str, Any]:
+        per_check: dict[str, Any] = {}
+        for name, rows in self.rows.items():
+            mine = [o for o in self.outcomes if o.check == name]
+            per_check[name] = {
+                "rows": rows,
+                "expectations": len(mine),
+                "failed": sum(not o.success for o in mine),
+            }
+        return {"expectations": len(self.outcomes), "failed": len(self.failures), "checks": per_check}
+
+
+# ----------------------------------------------------------------------------- suites
+
+
+def _gx():
+    """Import GX quietly and register the custom expectations before anything loads a suite."""
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+
+    from mmm.validation import expectations  # noqa: F401  (registration side effect)
+
+    return gx
+
+
+def write_suites(gx_dir: str | Path) -> list[Path]:
+    _gx()
+    return suites_mod.write_suites(gx_dir)
+
+
+def load_suites(gx_dir: str | Path, names: set[str]):
+    """The named suites from the file context; ``SuiteError`` if one is missing or lost expectations."""
+    gx = _gx()
+    if not (Path(gx_dir) / "great_expectations.yml").exists():
+        raise SuiteError(f"{gx_dir} is not a GX file context (no great_expectations.yml)")
+    context = gx.get_context(mode="file", context_root_dir=str(gx_dir))
+    loaded = {}
+    for name in sorted(names):
+        path = suites_mod.suite_path(gx_dir, name)
+        if not path.exists():
+            raise SuiteError(f"suite {name!r} not found: {path} does not exist")
+        stored = json.loads(path.read_text(encoding="utf-8"))["expectations"]
+        suite = context.suites.get(name)
+        if len(suite.expectations) < len(stored):
+            kept = {e.expectation_type for e in suite.expectations}
+            dropped = sorted({e["type"] for e in stored} - kept)
+            raise SuiteError(
+                f"suite {name!r} loaded {len(suite.expectations)} of {len(stored)} stored expectations; "
+                f"GX dropped unknown type(s) {', '.join(dropped) or '?'} (register them before loading)"
+            )
+        if "view" not in suite.meta:
+            raise SuiteError(f"suite {name!r} has no meta.view (one of {', '.join(suites_mod.VIEWS)})")
+        loaded[name] = suite
+    return loaded
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _ephemeral_context(gx, docs_dir: Path):
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    site = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={DOCS_SITE: site},
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _describe_expectation(config: dict[str, Any]) -> str:
+    kwargs = config.get("kwargs", {})
+    if "column_A" in kwargs:
+        target = f"{kwargs['column_A']}, {kwargs['column_B']}"
+    else:
+        target = kwargs.get("column") or ", ".join(kwargs.get("column_list", []))
+    extra = f", lang={kwargs['lang']}" if "lang" in kwargs else ""
+    condition = kwargs.get("row_condition")
+    where = f" where {_condition_text(condition)}" if condition else ""
+    return f"{config['type']}({target}{extra}){where}"
+
+
+def _condition_text(condition: Any) -> str:
+    if isinstance(condition, dict):
+        if condition.get("type") in ("and", "or"):
+            return f" {condition['type']} ".join(_condition_text(c) for c in condition["conditions"])
+        if "column" in condition:
+            return f"{condition['column']['name']} {condition['operator']} {condition['parameter']}"
+    return str(condition)
+
+
+def _first_ids(result: dict[str, Any], limit: int) -> tuple[str, ...]:
+    ids = []
+    for item in result.get("partial_unexpected_index_list") or result.get("unexpected_index_list") or []:
+        if isinstance(item, dict):
+            ident = f"{item.get('id')} ({item.get('source')}:{item.get('line')})"
+            if ident not in ids:
+                ids.append(ident)
+        if len(ids) >= limit:
+            break
+    return tuple(ids)
+
+
+def _outcome(check: str, suite: str, item: dict[str, Any], first_ids: int) -> Outcome:
+    config = item["expectation_config"]
+    result = item.get("result") or {}
+    exception = item.get("exception_info") or {}
+    # GX nests exception info per metric for map expectations, flat for others.
+    errors = [exception] if "raised_exception" in exception else list(exception.values())
+    raised = [e for e in errors if isinstance(e, dict) and e.get("raised_exception")]
+    error = raised[0].get("exception_message") if raised else None
+    return Outcome(
+        check=check,
+        suite=suite,
+        rule=(config.get("meta") or {}).get("rule", "?"),
+        expectation=_describe_expectation(config),
+        success=bool(item["success"]) and error is None,
+        unexpected=result.get("unexpected_count"),
+        evaluated=result.get("element_count"),
+        first_ids=_first_ids(result, first_ids),
+        error=error,
+        observed=result.get("observed_value"),
+    )
+
+
+def run(
+    config: ValidateConfig,
+    gx_dir: str | Path,
+    reports_dir: str | Path,
+    metrics_path: str | Path | None = None,
+) -> Report:
+    """Validate every check; write ``results.json`` and data docs under ``reports_dir``; return the report."""
+    gx = _gx()
+    loaded = load_suites(gx_dir, {name for check in config.checks for name in check.suites})
+    reports_dir = Path(reports_dir)
+    docs_dir = reports_dir / "data_docs"
+    if docs_dir.exists():
+        shutil.rmtree(docs_dir)
+    context = _ephemeral_context(gx, docs_dir.resolve())
+    source = context.data_sources.add_pandas("mmm")
+    result_format = {
+        "result_format": config.result_format,
+        "unexpected_index_column_names": list(views.INDEX_COLUMNS),
+        "partial_unexpected_count": max(config.first_ids, 20),
+        "return_unexpected_index_query": False,
+    }
+    report = Report()
+    documents: dict[str, dict[str, Any]] = {}
+    for check in config.checks:
+        needed = {loaded[name].meta["view"] for name in check.suites}
+        frames = views.build(check.files, needed | {"records"})
+        report.rows[check.name] = len(frames["records"])
+        asset = source.add_dataframe_asset(name=check.name)
+        for name in check.suites:
+            stored = loaded[name]
+            view = stored.meta["view"]
+            suite = context.suites.add(
+                gx.ExpectationSuite(
+                    name=f"{check.name}.{name}",
+                    expectations=[copy.copy(e) for e in stored.expectations],
+                    meta=dict(stored.meta),
+                )
+            )
+            batch = asset.add_batch_definition_whole_dataframe(f"{name}.{view}")
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{check.name}.{name}", data=batch, suite=suite)
+            )
+            result = definition.run(batch_parameters={"dataframe": frames[view]}, result_format=result_format)
+            document = result.to_json_dict()
+            documents.setdefault(check.name, {})[name] = document
+            report.outcomes.extend(_outcome(check.name, name, item, config.first_ids) for item in document["results"])
+    context.build_data_docs(site_names=[DOCS_SITE])
+    write_json(reports_dir / "results.json", {"success": report.success, "checks": documents})
+    if metrics_path is not None:
+        write_json(metrics_path, report.metrics())
+    return report

@@ -1,0 +1,113 @@
+"""`mmm evaluate` end to end on the embedded sample: metrics JSON, Table 1 Markdown, PNG chart."""
+
+from __future__ import annotations
+
+import json
+import runpy
+
+import pytest
+from typer.testing import CliRunner
+
+from mmm.cli import app
+from mmm.evaluation.report import markdown, paper_table
+
+runner = CliRunner()
+
+
+def sample_predictions(sample_dir, path, target: str | None = None) -> list[dict]:
+    """Predictions over the sample's records: right for even rows, label only (no marker) for odd ones."""
+    files = sorted(sample_dir.glob("ja/*.jsonl")) + sorted(sample_dir.glob("reference/*/*.jsonl"))
+    rows = [json.loads(line) for f in files for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for i, row in enumerate(rows):
+        row["prediction"] = row["output"] if i % 2 == 0 else row["output"].split("/")[0]
+        if target:
+            row["target"] = target
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return rows
+
+
+def test_cli_writes_metrics_report_and_chart(tmp_path, sample_dir):
+    rows = sample_predictions(sample_dir, tmp_path / "p.jsonl")
+    out, report, plot = tmp_path / "m.json", tmp_path / "r" / "table1.md", tmp_path / "r" / "f1.png"
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "p.jsonl"), "--out", str(out), "--report", str(report),
+                                 "--plot", str(plot), "--bootstrap-samples", "200", "--model-name", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"evaluate: {len(rows)} rows in 18 sub-dataset(s), paper mode, target joint;")
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    assert metrics["rows"] == len(rows) and metrics["predictions"] == "p.jsonl"
+    assert set(metrics["metrics"]) == {"en", "ja", "zh"}
+    ja_scnm = metrics["metrics"]["ja"]["SCNM"]
+    half = sum(1 for i, r in enumerate(rows) if i % 2 == 0 and r["lang"] == "ja" and r["dataset"] == "SCNM")
+    # Even rows right, odd rows generate nothing: precision 100, recall = share of even rows.
+    assert ja_scnm["precision"]["TL"] == 100.0
+    assert ja_scnm["recall"]["TL"] == pytest.approx(100 * half / ja_scnm["n"], abs=1e-3)
+    assert ja_scnm["ci"]["TL"]["low"] <= ja_scnm["TL"] <= ja_scnm["ci"]["TL"]["high"]
+    assert metrics["audits"]["ja"]["SCNM"]["missing_marker"]["count"] == ja_scnm["n"] - half
+    text = report.read_text(encoding="utf-8")
+    assert text.startswith("# Table 1: F1 on the MMM test sets (paper mode, target joint)")
+    assert f"| **tiny** | {ja_scnm['TL']:.2f} | {ja_scnm['WL']:.2f} | {ja_scnm['ALL']:.2f} |" in text
+    assert "| OIELLM-8B (paper) | 84.73 | 88.53 | 61.93 |" in text  # the paper's Japanese SCNM row
+    assert "## TCONER" not in text  # no TCONER rows in this file
+    assert text.index("## Japanese (ja)") < text.index("## English (en)") < text.index("## Chinese (zh)")  # the paper's order
+    png = plot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_bad_input_exits_1_with_the_line_and_no_traceback(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "lang": "en", "dataset": "SCNM", "input": "x/NER", "output": "L/NER/"}\n', encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(bad), "--out", str(tmp_path / "m.json")])
+    assert result.exit_code == 1
+    assert f"{bad}:1: missing or non-string field(s): prediction" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "m.json").exists()
+
+
+def test_bad_options_are_clean_errors(tmp_path, sample_dir):
+    sample_predictions(sample_dir, tmp_path / "p.jsonl", target="joint")
+    for args, message in [(["--mode", "fuzzy"], "mode must be one of paper, normalized"),
+                          (["--target", "word_only"], "target word_only was requested but the predictions come from a joint model")]:
+        result = runner.invoke(app, ["evaluate", str(tmp_path / "p.jsonl"), "--out", str(tmp_path / "m.json"), *args])
+        assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_text_only_model_is_scored_on_tl_only(tmp_path, sample_dir):
+    rows = sample_predictions(sample_dir, tmp_path / "p.jsonl", target="text_only")
+    for row in rows:  # what a text_only model prints: "label/WORD/"
+        row["prediction"] = row["output"][: row["output"].index("/", row["output"].index("/") + 1) + 1]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "p.jsonl"), "--out", str(tmp_path / "m.json"),
+                                 "--report", str(tmp_path / "t.md"), "--bootstrap-samples", "0"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["target"] == "text_only"
+    figures = metrics["metrics"]["en"]["SCPOS-N"]
+    assert figures["TL"] == 100.0 and "WL" not in figures and "ALL" not in figures
+    assert "| **this run** | 100.00 | – | – |" in (tmp_path / "t.md").read_text()
+
+
+def test_markdown_has_tconer_table_in_paper_language_order():
+    result = {
+        "mode": "paper", "target": "joint", "rows": 2, "predictions": "p.jsonl",
+        "metrics": {"ja": {"TCONER": {"n": 1, "TL": 50.0, "WL": 25.0, "ALL": 0.0}},
+                    "en": {"TCONER": {"n": 1, "TL": 10.0, "WL": 20.0, "ALL": 30.0}}},
+        "audits": {}, "bootstrap": {"samples": 0, "seed": 0, "confidence": 0.95},
+    }
+    text = markdown(result)
+    assert "| Model | English TL | English WL | English ALL | Japanese TL |" in text
+    assert "| **this run** | 10.00 | 20.00 | 30.00 | 50.00 | 25.00 | 0.00 | – | – | – |" in text
+    assert "| OIELLM-13B (paper) | 40.30 | 19.23 | 0.30 | 43.40 | 13.02 | 0.00 | 47.70 | 15.72 | 0.30 |" in text
+    assert "## Japanese (ja)" not in text and "## English (en)" not in text  # TCONER only: no MRE tables
+
+
+def test_paper_table_has_every_cell_of_table_1():
+    f1 = paper_table()["f1"]
+    reported = [v for lang in f1.values() for dataset in lang.values() for v in dataset.values() if v is not None]
+    assert len(reported) == 73  # 75 cells; "-" for USA-7B on Japanese SCNM and TCREE
+    assert all(len(v) == 3 for v in reported)
+
+
+def test_stage_maps_params_to_options(root):
+    stage = runpy.run_path(str(root / "stages" / "evaluate.py"))  # not __main__: only defines
+    assert stage["options"]({"mode": "paper", "bootstrap_samples": 10, "reference": None}) == [
+        "--mode", "paper", "--bootstrap-samples", "10", "--reference", ""]
+    assert "--report" in stage["OUTPUTS"] and stage["PREDICTIONS"] == "data/processed/predictions.jsonl"

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tiny_model import sample_records, sample_tconer, tiny_model_dir  # noqa: F401
+from typer.testing import CliRunner
+
+from mmm.cli import app
+from mmm.modeling.sequence import parse_prediction, target_text
+from mmm.predict import Generator, PredictConfig, cap_per_cell, run
+from mmm.records import Sample
+from mmm.train import Paths, TrainConfig, train
+
+runner = CliRunner()
+
+
+def memorise(base: Path, out: Path, rows: list[dict], target: str = "joint", steps: int = 60) -> Path:
+    """Full fine-tune the tiny model until it reproduces ``rows``: proves train and predict agree on the format."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    train_file = out.parent / f"{out.name}.jsonl"
+    train_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    cfg = TrainConfig(base_model=str(base), target=target, method="full", epochs=1000, max_steps=steps,
+                      learning_rate=1e-2, per_device_batch_size=len(rows), lr_scheduler="constant_with_warmup",
+                      warmup_ratio=0.0, save_dtype="float32")
+    try:
+        train(cfg, Paths(train_file, out, out.parent / f"{out.name}.json", out.parent / f"{out.name}.csv",
+                         out.parent / f"{out.name}.png"))
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    return out
+
+
+def pick(rows: list[dict]) -> list[dict]:
+    """One row of a few kinds: Japanese NER, a TCREE triple, an English sentiment row, TCONER."""
+    wanted = [("ja", "SCNM"), ("ja", "TCREE"), ("en", "SCPOS-RW"), ("zh", "SCPOS-N"), ("en", "TCONER")]
+    return [next(r for r in rows if (r["lang"], r["dataset"]) == cell) for cell in wanted]
+
+
+@pytest.fixture(scope="module")
+def memorised(tmp_path_factory, tiny_model_dir) -> tuple[Path, list[dict]]:  # noqa: F811
+    rows = pick(sample_records() + sample_tconer())
+    return memorise(tiny_model_dir, tmp_path_factory.mktemp("memorised") / "model", rows), rows
+
+
+def write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_predict_reproduces_what_training_taught(tmp_path, memorised):
+    model, rows = memorised
+    from accelerate.state import PartialState
+
+    metrics = run(PredictConfig(model=str(model), batch_size=2, max_new_tokens=80), write(tmp_path / "test.jsonl", rows),
+                  tmp_path / "predictions.jsonl", tmp_path / "predict.json")
+    PartialState._reset_state()
+    predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in predictions] == [r["id"] for r in rows]
+    assert set(predictions[0]) == {"id", "lang", "dataset", "input", "output", "prediction", "target", "finish"}
+    assert [p["prediction"] for p in predictions] == [r["output"] for r in rows]
+    assert {p["finish"] for p in predictions} == {"eos"}
+    assert metrics["well_formed"] == len(rows) and metrics["finish"] == {"eos": len(rows)}
+    assert json.loads((tmp_path / "predict.json").read_text())["cells"]["ja"]["TCREE"] == {
+        "rows": 1, "well_formed": 1, "truncated": 0}
+
+
+def test_batched_generation_matches_one_by_one(tiny_model_dir):  # noqa: F811
+    generator = Generator(tiny_model_dir)
+    inputs = [r["input"] for r in sample_records()[::25]]
+    one_by_one = generator.generate(inputs, max_new_tokens=12, batch_size=1)
+    batched = generator.generate(inputs, max_new_tokens=12, batch_size=len(inputs))
+    assert len({len(generator.tokenizer(x)["input_ids"]) for x in inputs}) > 1  # padding really happens
+    assert [g.text for g in batched] == [g.text for g in one_by_one]
+    assert all(g.new_tokens <= 12 for g in batched)
+
+
+def test_generation_stops_at_a_newline_token(tiny_model_dir, monkeypatch):  # noqa: F811
+    import torch
+
+    generator = Generator(tiny_model_dir)
+    tok = generator.tokenizer
+    newline = tok("\n", add_special_tokens=False)["input_ids"]
+    assert len(newline) == 1 and newline[0] in generator.newline_ids
+    answer = tok("Society/NER/", add_special_tokens=False)["input_ids"]
+    after = tok("junk", add_special_tokens=False)["input_ids"]
+
+    def fake_generate(input_ids, attention_mask, generation_config):
+        assert set(newline) <= set(generation_config.eos_token_id)  # the real stop criterion
+        tail = torch.tensor([answer + newline + after] * input_ids.shape[0])
+        return torch.cat([input_ids, tail], dim=1)
+
+    monkeypatch.setattr(generator.model, "generate", fake_generate)
+    [result] = generator.generate(["text/NER"], max_new_tokens=40)
+    assert (result.text, result.finish, result.new_tokens) == ("Society/NER/", "newline", len(answer) + 1)
+
+
+def test_cap_per_cell_is_a_seeded_subset_in_file_order():
+    rows = sample_records()
+    capped = cap_per_cell(rows, 2, seed=1)
+    cells = {(r["lang"], r["dataset"]) for r in rows}
+    assert len(capped) == 2 * len(cells)
+    key = lambda rs: sorted((r["lang"], r["dataset"], r["id"]) for r in rs)  # noqa: E731
+    assert key(capped) == key(cap_per_cell(list(reversed(rows)), 2, seed=1))  # the choice ignores file order
+    positions = [rows.index(r) for r in capped]
+    assert positions == sorted(positions)
+    assert cap_per_cell(rows, None, seed=1) == rows
+    assert {r["id"] for r in capped} != {r["id"] for r in cap_per_cell(rows, 2, seed=2)}
+
+
+def test_text_only_target_round_trip(tmp_path, tiny_model_dir):  # noqa: F811
+    rows = pick(sample_records() + sample_tconer())[:3]
+    model = memorise(tiny_model_dir, tmp_path / "text-only", rows, target="text_only", steps=40)
+    generator = Generator(model)
+    assert generator.target == "text_only"
+    for row, generation in zip(rows, generator.generate([r["input"] for r in rows], max_new_tokens=30)):
+        sample = Sample.from_record(row)
+        assert generation.text == target_text(sample, "text_only")
+        assert parse_prediction(generation.text, sample.dataset, sample.instruct, "text_only").text_label == sample.text_label
+
+
+def test_extract_prints_label_and_pairs(memorised):
+    model, rows = memorised
+    ner = Sample.from_record(rows[0])
+    result = runner.invoke(app, ["extract", ner.text, "--task", "NER", "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    assert f"label: {ner.text_label}" in result.output
+    for label, entity in ner.pairs:
+        assert f"  {label}: {entity}" in result.output
+    triple = Sample.from_record(rows[1])
+    result = runner.invoke(app, ["extract", triple.text, "--task", triple.instruct, "--model", str(model), "--json"])
+    data = json.loads(result.stdout)
+    assert data["pairs"] == [list(p) for p in triple.pairs] and data["error"] is None
+
+
+def test_extract_shows_raw_output_that_does_not_parse(tiny_model_dir):  # noqa: F811
+    result = runner.invoke(app, ["extract", "Some text.", "--task", "NER", "--model", str(tiny_model_dir),
+                                 "--max-new-tokens", "5"])
+    assert result.exit_code == 0, result.output
+    assert "raw output:" in result.output and "does not parse strictly as joint" in result.output
+
+
+def test_extract_and_predict_name_bad_arguments(tmp_path, tiny_model_dir):  # noqa: F811
+    result = runner.invoke(app, ["extract", "x", "--task", "POS", "--model", str(tiny_model_dir)])
+    assert result.exit_code == 1 and "unknown task 'POS'" in result.output
+    result = runner.invoke(app, ["extract", "x", "--model", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1 and "no such model folder" in result.output and "Traceback" not in result.output
+    (tmp_path / "p.yaml").write_text("predict:\n  batch_size: 0\n")
+    result = runner.invoke(app, ["predict", "--params", str(tmp_path / "p.yaml")])
+    assert result.exit_code == 1 and "batch_size" in result.output

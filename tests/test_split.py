@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import pytest
+from tiny_model import sample_records, sample_tconer
+from typer.testing import CliRunner
+
+from mmm import registry
+from mmm.cli import app
+from mmm.records import split_input
+from mmm.split import SplitConfig, split_records
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def mix() -> list[dict]:
+    return sample_records() + sample_tconer()
+
+
+def cells(rows: list[dict]) -> Counter:
+    return Counter((r["lang"], r["dataset"]) for r in rows)
+
+
+def test_default_split_leaves_a_test_set_in_every_cell(mix):
+    result = split_records(mix, SplitConfig())
+    present = set(cells(mix))
+    assert set(cells(result.test)) == present and set(cells(result.train)) == present
+    for (lang, dataset), counts in result.cells.items():
+        assert counts.train + counts.test + counts.duplicates == counts.rows
+        assert counts.train == min(24, int(0.6 * (counts.rows - counts.duplicates)))
+    assert len(result.train) + len(result.test) == len(mix)
+
+
+def test_filtered_small_cells_still_get_test_rows():
+    rows = [r for r in sample_records() if r["lang"] == "ja"]
+    small = [r for r in rows if r["dataset"] == "SCNM"][:1] + [r for r in rows if r["dataset"] == "TCREE"][:2]
+    result = split_records(small, SplitConfig())
+    assert result.cells[("ja", "SCNM")].test == 1 and result.cells[("ja", "SCNM")].train == 0
+    assert result.cells[("ja", "TCREE")].test == 1 and result.cells[("ja", "TCREE")].train == 1
+
+
+def test_no_text_is_in_both_train_and_test(mix):
+    result = split_records(mix, SplitConfig())
+    key = lambda r: (r["lang"], r["dataset"], split_input(r["input"], r["dataset"])[0])  # noqa: E731
+    assert not {key(r) for r in result.train} & {key(r) for r in result.test}
+
+
+def test_split_is_seeded_and_independent_of_row_order(mix):
+    shuffled = list(mix)
+    random.Random(3).shuffle(shuffled)
+    ids = lambda rows: {(r["lang"], r["dataset"], r["id"]) for r in rows}  # noqa: E731
+    first, again = split_records(mix, SplitConfig(seed=1)), split_records(shuffled, SplitConfig(seed=1))
+    assert ids(first.train) == ids(again.train)
+    assert ids(first.train) != ids(split_records(mix, SplitConfig(seed=2)).train)
+    # outputs keep the input's row order
+    positions = {id(r): i for i, r in enumerate(mix)}
+    assert [positions[id(r)] for r in first.test] == sorted(positions[id(r)] for r in first.test)
+
+
+def test_duplicates_are_dropped_counted_and_conflicts_flagged(mix):
+    ja_scnm = [r for r in mix if r["lang"] == "ja" and r["dataset"] == "SCNM"]
+    copy = dict(ja_scnm[0], id="dup-1")
+    conflict = dict(ja_scnm[1], id="dup-2", output=ja_scnm[2]["output"])
+    result = split_records(ja_scnm + [copy, conflict], SplitConfig())
+    counts = result.cells[("ja", "SCNM")]
+    assert (counts.rows, counts.duplicates, counts.conflicting_duplicates) == (len(ja_scnm) + 2, 2, 1)
+    assert counts.train + counts.test == len(ja_scnm)
+
+
+def test_an_id_naming_two_texts_in_one_cell_is_an_error(mix):
+    rows = [r for r in mix if r["lang"] == "en" and r["dataset"] == "TCREE"][:3]
+    rows.append(dict(rows[1], id=rows[0]["id"]))
+    rows[-1]["input"] = "A different text./" + split_input(rows[1]["input"], "TCREE")[1]
+    with pytest.raises(ValueError, match=rf"en/TCREE/{rows[0]['id']}"):
+        split_records(rows, SplitConfig())
+
+
+def test_cross_lingual_leaks_are_counted(mix):
+    # English keeps only some SCNM ids (as filtering would): count test rows trained on elsewhere by brute force
+    keep = {f"scnm-{i:03d}" for i in range(1, 43, 3)}
+    rows = [r for r in mix if r["dataset"] == "SCNM" and (r["lang"] == "ja" or r["id"] in keep)]
+    result = split_records(rows, SplitConfig(train_size=6))
+    trained = {(r["lang"], r["id"]) for r in result.train}
+    expected = sum(1 for r in result.test for lang in ("ja", "en") if lang != r["lang"] and (lang, r["id"]) in trained)
+    assert result.cross_lingual_leaks == expected
+
+
+def test_paper_profile_reproduces_table_4_from_table_2():
+    """Rows generated with Table 2's counts split with Table 3's sizes give Table 4 exactly."""
+    rows = []
+    for lang, sizes in registry.paper_sizes("translated").items():
+        for dataset, n in sizes.items():
+            suffix = "/" + registry.kind(dataset).instructions[0]
+            rows.extend({"id": f"{dataset}-{i}", "lang": lang, "dataset": dataset, "input": f"{i}{suffix}", "output": ""}
+                        for i in range(n))
+    result = split_records(rows, SplitConfig(train_size="paper", max_train_fraction=1.0))
+    got_train = {lang: {d: result.cells[(lang, d)].train for d in registry.DATASETS} for lang in registry.LANGS}
+    got_test = {lang: {d: result.cells[(lang, d)].test for d in registry.DATASETS} for lang in registry.LANGS}
+    assert got_train == registry.paper_sizes("train")
+    assert got_test == registry.paper_sizes("test")
+    assert result.cells[("ja", "SCPOS-N")].test == 186528
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"train_size": "table3"}, "only named size is 'paper'"),
+        ({"max_train_fraction": 0}, "max_train_fraction"),
+        ({"train_size": {"xx": {"SCNM": 3}}}, "'xx'"),
+        ({"train_size": {"en": {"SCNM": -1}}}, "split.train_size.en.SCNM"),
+        ({"seeed": 1}, "unknown key"),
+    ],
+)
+def test_bad_split_params_are_named(section, message):
+    with pytest.raises(ValueError, match=message):
+        SplitConfig.from_params(section)
+
+
+def test_a_size_map_must_cover_every_cell_in_the_data(mix):
+    with pytest.raises(ValueError, match="no size for en/SCNM"):
+        split_records([r for r in mix if r["dataset"] == "SCNM"], SplitConfig(train_size={"ja": {"SCNM": 3}}))
+
+
+def test_cli_writes_files_and_metrics(tmp_path, mix):
+    source = tmp_path / "mmm.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in mix), encoding="utf-8")
+    params = tmp_path / "params.yaml"
+    params.write_text("split:\n  seed: 7\n  train_size: 10\n  max_train_fraction: 0.5\n", encoding="utf-8")
+    out, metrics = tmp_path / "split", tmp_path / "split.json"
+    result = runner.invoke(app, ["split", str(source), "--out-dir", str(out), "--params", str(params), "--metrics", str(metrics)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(metrics.read_text())
+    train = (out / "train.jsonl").read_text().splitlines()
+    test = (out / "test.jsonl").read_text().splitlines()
+    assert (data["train"], data["test"]) == (len(train), len(test)) == (21 * 10, len(mix) - 21 * 10)
+    assert data["cells"]["zh"]["TCONER"] == {"rows": 64, "duplicates": 0, "conflicting_duplicates": 0,
+                                              "requested": 10, "train": 10, "test": 54}
+    assert f"{len(train)} train" in result.output
+
+
+def test_cli_reports_bad_rows_with_file_and_line(tmp_path):
+    source = tmp_path / "mmm.jsonl"
+    source.write_text('{"id": "a", "lang": "en", "dataset": "SCNM", "input": "x/NER", "output": "Society/NER/"}\n'
+                      '{"id": "b", "lang": "en", "dataset": "SCNM", "input": "y", "output": "Society/NER/"}\n', encoding="utf-8")
+    result = runner.invoke(app, ["split", str(source), "--out-dir", str(tmp_path / "o"), "--params", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 1
+    assert "none.yaml" in result.output  # missing params file is named
+    (tmp_path / "p.yaml").write_text("split: {}\n")
+    result = runner.invoke(app, ["split", str(source), "--out-dir", str(tmp_path / "o"), "--params", str(tmp_path / "p.yaml"),
+                                 "--metrics", str(tmp_path / "m.json")])
+    assert result.exit_code == 1 and f"{source}:2:" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o" / "train.jsonl").exists()

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from tiny_model import sample_records, tiny_model_dir  # noqa: F401
+
+from mmm.modeling.loading import FORMAT_FILE, check_model_dir
+from mmm.train import Paths, TrainConfig, cast_state, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """accelerate keeps process-wide state; each in-process run starts from scratch."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def paths_in(tmp: Path, train_file: Path) -> Paths:
+    return Paths(train_file, tmp / "model", tmp / "train.json", tmp / "loss.csv", tmp / "loss.png")
+
+
+def test_full_fine_tune_saves_a_plain_reloadable_safetensors_model(tmp_path, tiny_model_dir):  # noqa: F811
+    rows = sample_records()[:12]
+    cfg = TrainConfig(base_model=str(tiny_model_dir), method="full", epochs=2, max_steps=6, learning_rate=3e-3,
+                      per_device_batch_size=4, gradient_accumulation_steps=2, save_dtype="bfloat16")
+    paths = paths_in(tmp_path, write_rows(tmp_path / "train.jsonl", rows))
+    metrics = train(cfg, paths)
+
+    # 12 rows x 2 epochs = 6 batches of 4 -> 3 optimizer steps with accumulation 2
+    assert metrics["optimizer_steps"] == 3 and metrics["ranks"][0]["batches"] == 6 and metrics["rows_seen"] == 24
+    assert metrics["answer_only_logits"] is True
+    assert metrics["tokens"] > metrics["answer_tokens"] > 0 and metrics["tokens_per_s"] > 0
+    saved = json.loads(paths.metrics.read_text())
+    assert saved["wall_time_s"] >= saved["train_time_s"]
+    files = {p.name for p in paths.out_dir.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", FORMAT_FILE, "README.md"} <= files
+    assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl"))]
+    check_model_dir(paths.out_dir)
+
+    from safetensors import safe_open
+
+    with safe_open(paths.out_dir / "model.safetensors", "pt") as fh:
+        keys = set(fh.keys())
+        assert {str(fh.get_tensor(k).dtype) for k in keys} == {"torch.bfloat16"}
+    assert "lm_head.weight" not in keys  # tied to the embeddings: stored once
+
+    card = (paths.out_dir / "README.md").read_text()
+    import hashlib
+
+    assert hashlib.sha256(paths.train.read_bytes()).hexdigest() in card
+    assert f"base_model: {tiny_model_dir}" in card and "learning_rate: 0.003" in card
+    with open(paths.curve) as fh:
+        curve = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in curve] == [1, 2, 3]
+    assert paths.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lora_is_merged_and_learns(tmp_path, tiny_model_dir):  # noqa: F811
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    rows = sample_records()[:4]
+    cfg = TrainConfig(base_model=str(tiny_model_dir), method="lora", epochs=100, max_steps=12, learning_rate=2e-2,
+                      per_device_batch_size=4, save_dtype="float32", lr_scheduler="constant_with_warmup",
+                      warmup_ratio=0.0, gradient_checkpointing=True)
+    paths = paths_in(tmp_path, write_rows(tmp_path / "train.jsonl", rows))
+    metrics = train(cfg, paths)
+    assert metrics["trainable_parameters"] < metrics["parameters"] / 4
+    assert metrics["loss_last_10pct"] < metrics["loss_first"] / 2
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tuned = AutoModelForCausalLM.from_pretrained(paths.out_dir)
+    assert not any("lora" in name for name, _ in tuned.named_parameters())
+    changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, base.get_parameter(n))]
+    assert changed and all("proj" in n for n in changed)  # LoRA deltas landed in the linear layers only
+    assert json.loads((paths.out_dir / FORMAT_FILE).read_text())["target"] == "joint"
+
+
+def test_too_long_examples_are_skipped_and_counted(tmp_path, tiny_model_dir):  # noqa: F811
+    rows = sample_records()[:8]
+    cfg = TrainConfig(base_model=str(tiny_model_dir), method="full", max_steps=1, max_length=60, save_dtype="float32")
+    metrics = train(cfg, paths_in(tmp_path, write_rows(tmp_path / "train.jsonl", rows)))
+    assert 0 < metrics["skipped_too_long"] < len(rows)
+
+
+def test_a_failed_run_keeps_the_previous_model(tmp_path, tiny_model_dir):  # noqa: F811
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous model")
+    bad = write_rows(tmp_path / "train.jsonl", [{"id": "x", "lang": "en", "dataset": "SCNM", "input": "no instruction"}])
+    from mmm.io import InputError
+
+    with pytest.raises(InputError, match="train.jsonl:1"):
+        train(TrainConfig(base_model=str(tiny_model_dir), max_steps=1), paths_in(tmp_path, bad))
+    assert (out / "keep.txt").read_text() == "previous model"
+
+
+def test_cast_state_keeps_tied_tensors_shared():
+    import torch
+
+    weight = torch.ones(3, 2)
+    cast = cast_state({"embed": weight, "head": weight, "other": torch.zeros(2), "ids": torch.arange(3)}, torch.bfloat16)
+    assert cast["embed"] is cast["head"] and cast["embed"].dtype == torch.bfloat16
+    assert cast["ids"].dtype == torch.int64
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"target": "both"}, "target must be one of joint, text_only, word_only"),
+        ({"method": "qlora"}, "method must be one of lora, full"),
+        ({"mixed_precision": "fp8"}, "mixed_precision"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"lora": {"rank": 8}}, "train.lora: unknown key"),
+        ({"batch_size": 8}, "unknown key"),
+    ],
+)
+def test_bad_train_params_are_named(section, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_params(section)
+
+
+def test_yaml_scientific_learning_rate_is_read():
+    cfg = TrainConfig.from_params(yaml.safe_load("learning_rate: 1e-5\nlora: {r: 8}\n"))
+    assert cfg.learning_rate == 1e-5 and cfg.lora.r == 8
+
+
+def test_params_files_hold_valid_train_sections():
+    for name in ("params.yaml", "params/paper.yaml"):
+        data = yaml.safe_load((ROOT / name).read_text())
+        TrainConfig.from_params(data["train"])
+    paper = TrainConfig.from_params(yaml.safe_load((ROOT / "params/paper.yaml").read_text())["train"])
+    assert (paper.method, paper.epochs, paper.learning_rate, paper.mixed_precision) == ("full", 3, 1e-5, "bf16")
+
+
+@pytest.mark.parametrize("name", ["cpu", "multi_cpu", "multi_gpu", "fsdp", "deepspeed_zero3"])
+def test_accelerate_configs_load(name):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(ROOT / "configs" / "accelerate" / f"{name}.yaml"))
+    if name == "deepspeed_zero3":
+        ds_file = ROOT / config.deepspeed_config["deepspeed_config_file"]
+        assert json.loads(ds_file.read_text())["zero_optimization"]["stage"] == 3
+    if name == "fsdp":
+        assert config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_together(tmp_path, tiny_model_dir):  # noqa: F811
+    """torchrun gives accelerate a gloo world of 2 CPU processes; both must do work, loss must fall."""
+    rows = sample_records()[:16]
+    train_file = write_rows(tmp_path / "train.jsonl", rows)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": {
+        "base_model": str(tiny_model_dir), "method": "full", "epochs": 50, "max_steps": 12, "learning_rate": 1e-2,
+        "per_device_batch_size": 4, "save_dtype": "float32", "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.0}}))
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mmm.cli", "train", "--params", str(params),
+               "--train", str(train_file), "--out", str(tmp_path / "model"), "--metrics", str(tmp_path / "train.json"),
+               "--curve", str(tmp_path / "loss.csv"), "--plot", str(tmp_path / "loss.png")]
+    # own process group, so a hang cannot leave orphaned workers behind
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("torchrun did not finish in 240 s")
+    assert process.returncode == 0, stderr[-3000:]
+    metrics = json.loads((tmp_path / "train.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["distributed_type"] == "MULTI_CPU"
+    assert [r["rank"] for r in metrics["ranks"]] == [0, 1]
+    assert all(r["batches"] == 12 and r["tokens"] > 0 for r in metrics["ranks"])
+    assert metrics["rows_seen"] == 2 * 12 * 4
+    assert metrics["loss_last_10pct"] < metrics["loss_first"] - 0.5
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    assert model.config.vocab_size > 0

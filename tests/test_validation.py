@@ -1,0 +1,234 @@
+"""The Great Expectations gate: stored suites, loading guard, clean sample passes, every kind of bad row bites."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from mmm.cli import app
+from mmm.validation import runner, suites
+
+SUITES = {suites.RECORDS_SUITE, suites.ENTITIES_SUITE, suites.SPLIT_SUITE}
+
+
+def read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+
+
+def write_jsonl(path, rows) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory, sample_dir):
+    """The sample as a released dataset (ja sources + en/zh references) and a text-disjoint split."""
+    rows = [r for path in sorted(sample_dir.glob("ja/*.jsonl")) for r in read_jsonl(path)]
+    rows += [r for path in sorted(sample_dir.glob("reference/*/*.jsonl")) for r in read_jsonl(path)]
+    folder = tmp_path_factory.mktemp("clean")
+    write_jsonl(folder / "mmm.jsonl", rows)
+
+    def side(row: dict) -> str:
+        text = row["input"].rsplit("/", 1)[0]
+        return "test" if hashlib.md5(text.encode()).digest()[0] % 4 == 0 else "train"
+
+    for name in ("train", "test"):
+        write_jsonl(folder / f"{name}.jsonl", [r for r in rows if side(r) == name])
+    return folder
+
+
+def config(checks: dict, first_ids: int = 5) -> runner.ValidateConfig:
+    return runner.ValidateConfig.from_params({"result_format": "SUMMARY", "first_ids": first_ids, "checks": checks})
+
+
+def test_stored_suites_are_exactly_what_the_builder_makes(root):
+    for suite in suites.build_suites():
+        stored = json.loads(suites.suite_path(root / "gx", suite.name).read_text(encoding="utf-8"))
+        built = suites.suite_document(suite)
+        assert stored["meta"]["view"] == built["meta"]["view"]
+        assert [suites.expectation_signature(e) for e in stored["expectations"]] == [
+            suites.expectation_signature(e) for e in built["expectations"]
+        ], f"{suite.name}: gx/ is stale; run `mmm validate --write-suites`"
+        assert stored == built
+
+
+def test_every_rule_is_enforced_by_some_stored_expectation(root):
+    rules = set()
+    for name in SUITES:
+        stored = json.loads(suites.suite_path(root / "gx", name).read_text(encoding="utf-8"))
+        rules |= {e["meta"]["rule"] for e in stored["expectations"]}
+    assert rules == set(suites.RULES)
+
+
+def test_suites_load_with_every_stored_expectation(root):
+    loaded = runner.load_suites(root / "gx", SUITES)
+    for name, suite in loaded.items():
+        stored = json.loads(suites.suite_path(root / "gx", name).read_text(encoding="utf-8"))["expectations"]
+        assert len(suite.expectations) == len(stored), name
+        assert sorted(e.expectation_type for e in suite.expectations) == sorted(e["type"] for e in stored)
+    custom_types = {e.expectation_type for s in loaded.values() for e in s.expectations if "mmm" in type(e).__module__}
+    assert len(custom_types) == 4
+
+
+def test_a_suite_that_loses_expectations_on_load_is_refused(tmp_path, root):
+    gx_dir = tmp_path / "gx"
+    shutil.copytree(root / "gx", gx_dir)
+    path = suites.suite_path(gx_dir, suites.SPLIT_SUITE)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["expectations"].append({"type": "expect_column_values_to_be_unregistered_thing", "kwargs": {"column": "id"}, "meta": {}})
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(runner.SuiteError, match="loaded 2 of 3 stored expectations.*expect_column_values_to_be_unregistered_thing"):
+        runner.load_suites(gx_dir, {suites.SPLIT_SUITE})
+
+
+def test_the_clean_sample_passes_and_writes_reports(clean, root, tmp_path):
+    before = sorted(p.relative_to(root) for p in (root / "gx").rglob("*"))
+    checks = {
+        "dataset": {"files": {"mmm": str(clean / "mmm.jsonl")}, "suites": ["mmm_records", "mmm_entities"]},
+        "split": {
+            "files": {"train": str(clean / "train.jsonl"), "test": str(clean / "test.jsonl")},
+            "suites": ["mmm_records", "mmm_entities", "mmm_split"],
+        },
+    }
+    report = runner.run(config(checks), root / "gx", tmp_path / "reports", tmp_path / "validate.json")
+    assert report.success, report.describe()
+    assert report.rows == {"dataset": 756, "split": 756}
+    assert len(report.outcomes) == 2 * 55 + 2
+    results = json.loads((tmp_path / "reports" / "results.json").read_text(encoding="utf-8"))
+    assert results["success"] is True and set(results["checks"]["split"]) == {"mmm_records", "mmm_entities", "mmm_split"}
+    assert (tmp_path / "reports" / "data_docs" / "index.html").exists()
+    assert list((tmp_path / "reports" / "data_docs" / "validations").rglob("*.html"))
+    metrics = json.loads((tmp_path / "validate.json").read_text())
+    assert metrics["failed"] == 0 and metrics["checks"]["dataset"] == {"rows": 756, "expectations": 55, "failed": 0}
+    assert sorted(p.relative_to(root) for p in (root / "gx").rglob("*")) == before, "a run must not write into gx/"
+
+
+RECORDS, ENTITIES = "mmm_records", "mmm_entities"
+IN_SET = "expect_column_values_to_be_in_set"
+
+
+def _bad_rows(clean_rows: list[dict]) -> dict[str, tuple[dict, tuple[str, str, str]]]:
+    """kind -> (row, (suite, rule, expectation type)) for one bad row of each kind."""
+
+    def first(lang: str, dataset: str) -> dict:
+        return dict(next(r for r in clean_rows if r["lang"] == lang and r["dataset"] == dataset))
+
+    en, zh, rw = first("en", "SCNM"), first("zh", "SCNM"), first("en", "SCPOS-RW")
+    label = en["output"].split("/", 1)[0]
+    word_label = en["output"].split("/NER/:", 1)[1].split(";", 1)[0]
+    return {
+        "residual_en": (
+            {**rw, "id": "x1", "input": rw["input"].replace(" ", " 駅 ", 1)},
+            (RECORDS, "residual_japanese", "expect_column_values_to_not_match_regex"),
+        ),
+        "residual_zh": (
+            {**zh, "id": "x2", "input": "込" + zh["input"]},
+            (RECORDS, "residual_japanese", "expect_column_values_to_have_no_residual_japanese"),
+        ),
+        "entity": (
+            {**en, "id": "x3", "output": en["output"] + ":Location;Atlantis"},
+            (ENTITIES, "entity_in_text", "expect_column_pair_values_to_be_entity_in_text"),
+        ),
+        "text_label": (
+            {**en, "id": "x4", "output": "Gossip" + en["output"][len(label):]},
+            (RECORDS, "label_inventory", IN_SET),
+        ),
+        "word_label": (
+            {**en, "id": "x5", "output": en["output"].replace(f":{word_label};", ":Villain;", 1)},
+            (ENTITIES, "label_inventory", IN_SET),
+        ),
+        "null": ({k: v for k, v in en.items() if k != "id"}, (RECORDS, "not_empty", "expect_column_values_to_not_be_null")),
+        "empty_text": (
+            {**en, "id": "x7", "input": "/NER", "output": label + "/NER/"},
+            (RECORDS, "not_empty", "expect_column_value_lengths_to_be_between"),
+        ),
+        "duplicate_id": (dict(en), (RECORDS, "unique_id", "expect_compound_columns_to_be_unique")),
+        "format": (
+            {**en, "id": "x9", "output": en["output"].replace("/NER/:", "/NER/", 1)},
+            (RECORDS, "format", "expect_multicolumn_values_to_be_valid_mmm_records"),
+        ),
+        "lang": ({**en, "id": "x10", "lang": "fr"}, (RECORDS, "known_values", IN_SET)),
+    }
+
+
+def test_each_kind_of_bad_row_fails_the_gate_naming_its_expectation(clean, root, tmp_path):
+    clean_rows = read_jsonl(clean / "mmm.jsonl")
+    bad = _bad_rows(clean_rows)
+    write_jsonl(tmp_path / "mmm.jsonl", clean_rows + [row for row, _ in bad.values()])
+    line_of = {kind: len(clean_rows) + n for n, kind in enumerate(bad, start=1)}
+    train = read_jsonl(clean / "train.jsonl")
+    leaked = {**train[0], "id": "leak-1"}  # a train text, under a new id, in test
+    write_jsonl(tmp_path / "test.jsonl", read_jsonl(clean / "test.jsonl") + [leaked])
+    checks = {
+        "bad": {"files": {"mmm": str(tmp_path / "mmm.jsonl")}, "suites": ["mmm_records", "mmm_entities"]},
+        "split": {"files": {"train": str(clean / "train.jsonl"), "test": str(tmp_path / "test.jsonl")}, "suites": ["mmm_split"]},
+    }
+    report = runner.run(config(checks, first_ids=20), root / "gx", tmp_path / "reports")
+    assert not report.success
+    failed = {(o.check, o.suite, o.rule, o.expectation.split("(")[0]): o for o in report.failures}
+    expected = {("bad", *where) for _, where in bad.values()} | {
+        ("split", "mmm_split", "split_disjoint", "expect_column_pair_values_to_be_disjoint_across_groups")
+    }
+    assert set(failed) == expected, report.describe()
+    for kind, (_, where) in bad.items():
+        outcome = failed[("bad", *where)]
+        assert any(ident.endswith(f"(mmm:{line_of[kind]})") for ident in outcome.first_ids), (kind, outcome.describe())
+        assert outcome.error is None
+    split = failed[("split", "mmm_split", "split_disjoint", "expect_column_pair_values_to_be_disjoint_across_groups")]
+    assert split.unexpected == 2 and {i.split(" ")[0] for i in split.first_ids} == {train[0]["id"], "leak-1"}
+    results = json.loads((tmp_path / "reports" / "results.json").read_text(encoding="utf-8"))
+    assert results["success"] is False
+
+
+def test_cli_validate_fails_with_rule_count_and_ids(clean, root, tmp_path):
+    rows = read_jsonl(clean / "train.jsonl")
+    write_jsonl(tmp_path / "test.jsonl", rows[:3])
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "validate:\n  first_ids: 2\n  checks:\n    split:\n"
+        f"      files: {{train: {clean / 'train.jsonl'}, test: {tmp_path / 'test.jsonl'}}}\n"
+        "      suites: [mmm_split]\n",
+        encoding="utf-8",
+    )
+    args = ["validate", "--params", str(params), "--gx-dir", str(root / "gx"), "--reports", str(tmp_path / "r")]
+    result = CliRunner().invoke(app, [*args, "--metrics", str(tmp_path / "m.json")])
+    assert result.exit_code == 1
+    assert "validate: FAILED: 1 of 2 expectations hold" in result.output
+    assert "rule split_disjoint: expect_column_pair_values_to_be_disjoint_across_groups(text, source): 6 of" in result.output
+    assert f"first ids: {rows[0]['id']} (train:1), {rows[1]['id']} (train:2)" in result.output
+    assert json.loads((tmp_path / "m.json").read_text())["failed"] == 1
+    missing = CliRunner().invoke(app, [*args[:-2], "--reports", str(tmp_path / "r2"), "--params", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 1 and "Traceback" not in missing.output
+
+
+def test_params_errors_name_the_key():
+    with pytest.raises(ValueError, match="validate.checks.x.suites"):
+        runner.ValidateConfig.from_params({"checks": {"x": {"files": {"a": "b"}}}})
+    with pytest.raises(ValueError, match="result_format"):
+        runner.ValidateConfig.from_params({"checks": {"x": {"files": {"a": "b"}, "suites": ["s"]}}, "result_format": "ALL"})
+
+
+def test_an_expectation_that_raised_counts_as_a_failure_with_its_message():
+    item = {
+        "success": False,
+        "expectation_config": {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "idx"}, "meta": {"rule": "not_empty"}},
+        "result": {},
+        "exception_info": {"metric-id": {"raised_exception": True, "exception_message": 'column "idx" not found'}},
+    }
+    outcome = runner._outcome("dataset", "mmm_records", item, 5)
+    assert not outcome.success
+    assert outcome.describe() == (
+        'dataset/mmm_records: rule not_empty: expect_column_values_to_not_be_null(idx): ERROR column "idx" not found'
+    )
+
+
+def test_a_missing_data_file_is_a_clean_error(root, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(f"validate:\n  checks:\n    d:\n      files: {{mmm: {tmp_path / 'absent.jsonl'}}}\n      suites: [mmm_records]\n")
+    args = ["validate", "--params", str(params), "--gx-dir", str(root / "gx"), "--reports", str(tmp_path / "r")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert f"error: {tmp_path / 'absent.jsonl'} (source 'mmm') does not exist" in result.output
