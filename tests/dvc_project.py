@@ -1,0 +1,42 @@
+"""Helpers for tests that run real DVC commands on a temporary copy of the project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+
+COPIED = ("src", "stages", "prompts", "gx", "data/raw", "data/tconer", "configs")
+
+
+def env() -> dict[str, str]:
+    """The test's environment with this interpreter's bin first, so stage commands run `python` from the venv."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, env=env(), capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def copy_project(root: Path, dest: Path, stages: Iterable[str] | None = None) -> Path:
+    """Copy code, params and inputs (not outputs, not the DVC cache); keep only ``stages`` of dvc.yaml if given."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        if (root / name).exists():
+            shutil.copytree(root / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(root / "params.yaml", dest / "params.yaml")
+    pipeline = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))
+    if stages is not None:
+        pipeline["stages"] = {k: v for k, v in pipeline["stages"].items() if k in set(stages)}
+    (dest / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    dvc(dest, "init", "--no-scm", "-q")
+    dvc(dest, "config", "core.analytics", "false")
+    return dest
