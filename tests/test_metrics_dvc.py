@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.slow
 
 STAGE_FILES = [
-    "dvc.yaml",
     "params.yaml",
     "stages/evaluate.py",
     "src/mmm/evaluation",
@@ -47,6 +47,9 @@ def test_repro_metrics_show_and_diff(tmp_path, root, sample_dir):
         source, target = root / name, repo / name
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
+    # Only this stage, exactly as the project declares it (other stages need inputs this copy lacks).
+    stage = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["evaluate"]
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": stage}}), encoding="utf-8")
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
     run(repo, "git", "init", "-q")
     run(repo, "dvc", "init", "-q")
