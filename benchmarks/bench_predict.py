@@ -5,7 +5,7 @@ Both modes run the same Generator over the same prompts; by default every row ge
 ``--natural`` lets rows stop at EOS/newline instead, as the predict stage does.
 
     .venv/bin/python benchmarks/bench_predict.py                       # models/oiellm, else the base model
-    .venv/bin/python benchmarks/bench_predict.py --model models/base/gemma-3-270m --rows 16 --batch-size 8
+    .venv/bin/python benchmarks/bench_predict.py --model models/base/gemma-3-270m --rows 16 --batch-size 8 --threads 1
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--test", type=Path, default=ROOT / "data/processed/split/test.jsonl")
-    parser.add_argument("--rows", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--rows", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=24)
     parser.add_argument("--natural", action="store_true", help="stop at EOS/newline instead of a fixed length")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")

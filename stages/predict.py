@@ -1,5 +1,5 @@
-"""DVC stage `predict`: models/oiellm + data/processed/split/test.jsonl -> data/processed/predictions.jsonl,
-metrics/predict.json."""
+"""DVC stage `predict`, started by `accelerate launch --config_file ${predict.accelerate_config}`:
+models/oiellm + data/processed/split/test.jsonl -> data/processed/predictions.jsonl, metrics/predict.json."""
 
 from mmm.cli import app
 

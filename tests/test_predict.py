@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_model import sample_records, sample_tconer, tiny_model_dir  # noqa: F401
+from tiny_model import one_torch_thread, sample_records, sample_tconer, tiny_model_dir  # noqa: F401
 from typer.testing import CliRunner
 
 from mmm.cli import app
@@ -18,19 +18,22 @@ runner = CliRunner()
 
 def memorise(base: Path, out: Path, rows: list[dict], target: str = "joint", steps: int = 60) -> Path:
     """Full fine-tune the tiny model until it reproduces ``rows``: proves train and predict agree on the format."""
+    import torch
     from accelerate.state import AcceleratorState, GradientState
 
+    threads = torch.get_num_threads()
     train_file = out.parent / f"{out.name}.jsonl"
     train_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     cfg = TrainConfig(base_model=str(base), target=target, method="full", epochs=1000, max_steps=steps,
                       learning_rate=1e-2, per_device_batch_size=len(rows), lr_scheduler="constant_with_warmup",
-                      warmup_ratio=0.0, save_dtype="float32")
+                      warmup_ratio=0.0, save_dtype="float32", threads=1)
     try:
         train(cfg, Paths(train_file, out, out.parent / f"{out.name}.json", out.parent / f"{out.name}.csv",
                          out.parent / f"{out.name}.png"))
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
+        torch.set_num_threads(threads)
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tiny_model import sample_records, tiny_model_dir  # noqa: F401
+from tiny_model import one_torch_thread, sample_records, tiny_model_dir  # noqa: F401
 
 from mmm.modeling.loading import FORMAT_FILE, check_model_dir
 from mmm.train import Paths, TrainConfig, cast_state, train
@@ -61,6 +61,7 @@ def test_full_fine_tune_saves_a_plain_reloadable_safetensors_model(tmp_path, tin
         keys = set(fh.keys())
         assert {str(fh.get_tensor(k).dtype) for k in keys} == {"torch.bfloat16"}
     assert "lm_head.weight" not in keys  # tied to the embeddings: stored once
+    assert json.loads((paths.out_dir / "config.json").read_text())["dtype"] == "bfloat16"
 
     card = (paths.out_dir / "README.md").read_text()
     import hashlib
@@ -128,6 +129,7 @@ def test_cast_state_keeps_tied_tensors_shared():
         ({"method": "qlora"}, "method must be one of lora, full"),
         ({"mixed_precision": "fp8"}, "mixed_precision"),
         ({"max_steps": 0}, "max_steps"),
+        ({"threads": 0}, "threads must be >= 1"),
         ({"lora": {"rank": 8}}, "train.lora: unknown key"),
         ({"batch_size": 8}, "unknown key"),
     ],
@@ -143,9 +145,14 @@ def test_yaml_scientific_learning_rate_is_read():
 
 
 def test_params_files_hold_valid_train_sections():
+    from mmm.predict import PredictConfig
+    from mmm.split import SplitConfig
+
     for name in ("params.yaml", "params/paper.yaml"):
         data = yaml.safe_load((ROOT / name).read_text())
         TrainConfig.from_params(data["train"])
+        PredictConfig.from_params(data["predict"])
+        SplitConfig.from_params(data["split"])
     paper = TrainConfig.from_params(yaml.safe_load((ROOT / "params/paper.yaml").read_text())["train"])
     assert (paper.method, paper.epochs, paper.learning_rate, paper.mixed_precision) == ("full", 3, 1e-5, "bf16")
 
@@ -176,16 +183,7 @@ def test_two_cpu_processes_train_together(tmp_path, tiny_model_dir):  # noqa: F8
     command = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mmm.cli", "train", "--params", str(params),
                "--train", str(train_file), "--out", str(tmp_path / "model"), "--metrics", str(tmp_path / "train.json"),
                "--curve", str(tmp_path / "loss.csv"), "--plot", str(tmp_path / "loss.png")]
-    # own process group, so a hang cannot leave orphaned workers behind
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               start_new_session=True)
-    try:
-        _, stderr = process.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail("torchrun did not finish in 240 s")
-    assert process.returncode == 0, stderr[-3000:]
+    run_group(command, env)
     metrics = json.loads((tmp_path / "train.json").read_text())
     assert metrics["world_size"] == 2 and metrics["distributed_type"] == "MULTI_CPU"
     assert [r["rank"] for r in metrics["ranks"]] == [0, 1]
@@ -197,3 +195,27 @@ def test_two_cpu_processes_train_together(tmp_path, tiny_model_dir):  # noqa: F8
 
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
     assert model.config.vocab_size > 0
+
+    # prediction shards the rows over the same 2-process world and rank 0 writes them all, in order
+    test_rows = sample_records()[100:107]
+    test_file = write_rows(tmp_path / "test.jsonl", test_rows)
+    params.write_text(yaml.safe_dump({"predict": {"model": str(tmp_path / "model"), "batch_size": 2, "max_new_tokens": 4}}))
+    run_group([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mmm.cli", "predict", "--params", str(params),
+               "--test", str(test_file), "--out", str(tmp_path / "predictions.jsonl"),
+               "--metrics", str(tmp_path / "predict.json")], env)
+    predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in predictions] == [r["id"] for r in test_rows]
+    assert json.loads((tmp_path / "predict.json").read_text())["processes"] == 2
+
+
+def run_group(command: list[str], env: dict[str, str], timeout: int = 240) -> None:
+    """Run in its own process group, so a hang cannot leave orphaned workers behind."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"{command[0]} did not finish in {timeout} s")
+    assert process.returncode == 0, stderr[-3000:]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tiny_model import sample_records, tiny_model_dir  # noqa: F401
+from tiny_model import one_torch_thread, sample_records, tiny_model_dir  # noqa: F401
 
 from mmm.modeling.batching import bucketed_order, collate
 from mmm.modeling.loading import load_tokenizer

@@ -80,6 +80,8 @@ def test_the_answer_lines_must_parse_and_keep_the_mapped_labels(fake_openai, ope
         if row_id.startswith("scpos-n") and n == 1:
             wrong[row_id] = "pair_count_changed"
             return input_, output.rsplit(":", 1)[0]
+        if row_id.startswith("scpos-adj-") and n == 1:  # no /TASK on the input line: restored, counted, kept
+            return input_.rsplit("/", 1)[0], output
         if row_id.startswith("tcree") and n == 1:
             wrong[row_id] = "instruction_changed"
             task = input_.rsplit("/", 1)[1]
@@ -96,7 +98,8 @@ def test_the_answer_lines_must_parse_and_keep_the_mapped_labels(fake_openai, ope
     assert failed["scnm-002"]["labels_lang"] == "en" and failed["scnm-002"]["lang"] == "ja"  # the input row, as read
     assert sorted(ids(files["out"]) + list(failed)) == sorted(r["id"] for r in en_rows)
     assert metrics["failures"] == {reason: 1 for reason in wrong.values()}
-    assert metrics["quality"]["SCNM"]["rows_scored"] == 1
+    assert metrics["quality"]["SCNM"]["rows_scored"] == 1 and metrics["repairs"] == {"task_word_added": 1}
+    assert next(r for r in read_jsonl(files["out"]) if r["id"] == "scpos-adj-001")["input"].endswith("/Sentiment Adj")
     assert metrics["quality"]["SCNM"]["chrf_with_failures"] < metrics["quality"]["SCNM"]["chrf"] == 100.0
 
 

@@ -103,6 +103,18 @@ def build_tiny_model(out_dir: Path, hidden: int = 64, layers: int = 2, seed: int
     return out_dir
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tests run one torch thread: on a shared 2-core box two threads stall whenever another
+    process holds a core (import this fixture into a test module to apply it there)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """One tiny model per test session (built on first use)."""

@@ -170,8 +170,9 @@ def train(
         result = run_training(cfg, Paths(train_file, out, metrics, curve, plot))
     except (InputError, ModelDirError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    typer.echo(f"train: {result['optimizer_steps']} steps on {result['world_size']} process(es), loss "
-               f"{result['loss_first']} -> {result['loss_last']}, {result['tokens_per_s']} tokens/s -> {out}")
+    if result:  # main process only
+        typer.echo(f"train: {result['optimizer_steps']} steps on {result['world_size']} process(es), loss "
+                   f"{result['loss_first']} -> {result['loss_last']}, {result['tokens_per_s']} tokens/s -> {out}")
 
 
 @app.command()

@@ -36,17 +36,21 @@ class PredictConfig:
     """The ``predict`` params section."""
 
     model: str = "models/oiellm"
-    batch_size: int = 8
+    accelerate_config: str = "configs/accelerate/cpu.yaml"  # read by dvc.yaml's `accelerate launch`, not here
+    batch_size: int = 16
     max_new_tokens: int = 128
     max_rows_per_cell: int | None = None  # a seeded subset per (lang, dataset), to bound CPU time
     seed: int = 42
     dtype: str = "float32"
+    threads: int | None = None  # torch CPU threads (None: torch's default, all cores)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_new_tokens < 1:
             raise ValueError("predict.batch_size and predict.max_new_tokens must be >= 1")
         if self.max_rows_per_cell is not None and self.max_rows_per_cell < 1:
             raise ValueError("predict.max_rows_per_cell must be >= 1 or null (all rows)")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError("predict.threads must be >= 1 or null (all cores)")
         if self.dtype not in DTYPES:
             raise ValueError(f"predict.dtype must be one of {', '.join(DTYPES)}")
 
@@ -103,7 +107,7 @@ class Generator:
     def target(self) -> str:
         return self.format["target"]
 
-    def generate(self, inputs: list[str], max_new_tokens: int = 128, batch_size: int = 8,
+    def generate(self, inputs: list[str], max_new_tokens: int = 128, batch_size: int = 16,
                  progress: bool = False, min_new_tokens: int = 0) -> list[Generation]:
         """Greedy answers for ``inputs`` (record inputs ``text/INSTRUCT``), in input order."""
         from tqdm.auto import tqdm
@@ -178,7 +182,11 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
     from accelerate import PartialState
     from accelerate.utils import gather_object
 
+    import torch
+
     wall_start = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     state = PartialState(cpu=cpu_world())
     records = read_records(test_path)
     chosen = cap_per_cell(records, cfg.max_rows_per_cell, cfg.seed)

@@ -20,7 +20,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ class SplitConfig:
     train_size: int | str | dict[str, dict[str, int]] = 24
     # never train on more than this share of a cell, so each keeps a test set (1.0 = no cap)
     max_train_fraction: float = 0.6
-    _sizes: dict[str, dict[str, int]] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.max_train_fraction <= 1.0:

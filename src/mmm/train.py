@@ -26,7 +26,7 @@ from typing import Any
 
 from mmm.io import read_records, write_json
 from mmm.modeling.loading import DTYPES, check_model_dir, load_model, load_tokenizer, write_format
-from mmm.modeling.sequence import TARGETS, Example, encode_example
+from mmm.modeling.sequence import IGNORE_INDEX, TARGETS, Example, encode_example
 from mmm.modeling.world import cpu_world
 from mmm.records import Sample
 
@@ -70,6 +70,7 @@ class TrainConfig:
     load_dtype: str = "float32"
     save_dtype: str = "bfloat16"
     seed: int = 42
+    threads: int | None = None  # torch CPU threads (None: torch's default, all cores)
 
     def __post_init__(self) -> None:
         checks = [
@@ -85,6 +86,7 @@ class TrainConfig:
             (self.per_device_batch_size >= 1 and self.gradient_accumulation_steps >= 1,
              "per_device_batch_size and gradient_accumulation_steps must be >= 1"),
             (self.max_length >= 8, "max_length must be >= 8"),
+            (self.threads is None or self.threads >= 1, "threads must be >= 1 or null"),
         ]
         problems = [message for ok, message in checks if not ok]
         if problems:
@@ -102,8 +104,11 @@ class TrainConfig:
         if set(lora) - lora_names:
             raise ValueError(f"train.lora: unknown key(s) {', '.join(sorted(set(lora) - lora_names))}")
         for key in ("learning_rate", "warmup_ratio", "weight_decay", "max_grad_norm"):
-            if key in section:  # YAML reads 1e-5 as a string
-                section[key] = float(section[key])
+            if key in section:  # YAML 1.1 reads 1e-5 (no dot) as a string
+                try:
+                    section[key] = float(section[key])
+                except (TypeError, ValueError):
+                    raise ValueError(f"train.{key} must be a number, got {section[key]!r}") from None
         return cls(lora=LoraSettings(**lora), **section)
 
     def to_params(self) -> dict[str, Any]:
@@ -132,7 +137,9 @@ def encode_all(records: list[dict], tokenizer: Any, cfg: TrainConfig) -> tuple[l
 
 
 def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
-    """Run the fine-tune in this process (one rank of whatever world the launcher set up)."""
+    """Run the fine-tune in this process (one rank of whatever world the launcher set up).
+
+    Returns the metrics on the main process and ``{}`` on the others."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import DistributedType, set_seed
@@ -144,6 +151,8 @@ def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
     from mmm.modeling.loss import AnswerLoss
 
     wall_start = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     # The Accelerator must exist before the model: DeepSpeed ZeRO-3 then builds it sharded.
     accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps,
                               mixed_precision=cfg.mixed_precision, cpu=cpu_world())
@@ -163,16 +172,7 @@ def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
         log.warning("skipped %d of %d examples longer than max_length=%d", too_long, len(records), cfg.max_length)
 
     set_seed(cfg.seed)  # before the model exists: LoRA init and dropout are reproducible
-    model = load_model(cfg.base_model, cfg.load_dtype)
-    if cfg.gradient_checkpointing:
-        enable_checkpointing(model)
-    model.config.use_cache = False
-    if cfg.method == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(
-            r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-            target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM"))
+    model = build_model(cfg)
     trainable = [p for p in model.parameters() if p.requires_grad]
     n_params = sum(p.numel() for p in model.parameters())
     n_trainable = sum(p.numel() for p in trainable)
@@ -218,7 +218,7 @@ def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
         batches += 1
         rows_seen += batch["input_ids"].shape[0]
         tokens += int(batch["attention_mask"].sum())
-        answer_tokens += int((batch["labels"] != -100).sum())
+        answer_tokens += int((batch["labels"] != IGNORE_INDEX).sum())
         window_loss += loss.detach().float()
         window_batches += 1
         if not accelerator.sync_gradients:
@@ -273,8 +273,24 @@ def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
         plot_curve(paths.plot, curve, f"{Path(cfg.base_model).name} {cfg.method} ({cfg.target}), {world} process(es)")
         write_json(paths.metrics, metrics)
     accelerator.wait_for_everyone()
+    main = accelerator.is_main_process
     accelerator.end_training()
-    return metrics
+    return metrics if main else {}
+
+
+def build_model(cfg: TrainConfig) -> Any:
+    """The base model, with activation checkpointing and a LoRA adapter if the params ask for them."""
+    model = load_model(cfg.base_model, cfg.load_dtype)
+    if cfg.gradient_checkpointing:
+        enable_checkpointing(model)
+    model.config.use_cache = False  # no generation during training
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(
+            r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+            target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM"))
+    return model
 
 
 def enable_checkpointing(model: Any) -> None:
@@ -329,13 +345,13 @@ def save_model(accelerator: Any, model: Any, tokenizer: Any, cfg: TrainConfig, p
         state = {k.removeprefix("lm."): v for k, v in state.items()}
     state = cast_state(state, torch_dtype(cfg.save_dtype))
     unwrapped.config.use_cache = True
-    unwrapped.config.dtype = cfg.save_dtype
     out = paths.out_dir
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     stage.chmod(0o755)  # mkdtemp makes it private; the published folder is not
     try:
         unwrapped.save_pretrained(stage, state_dict=state)
+        _record_dtype(stage / "config.json", cfg.save_dtype)
         tokenizer.save_pretrained(stage)
         write_format(stage, cfg.target, cfg.base_model)
         metrics["wall_time_s"] = round(time.perf_counter() - wall_start, 1)
@@ -350,6 +366,15 @@ def save_model(accelerator: Any, model: Any, tokenizer: Any, cfg: TrainConfig, p
     finally:
         if stage.exists():
             shutil.rmtree(stage)
+
+
+def _record_dtype(config_file: Path, dtype: str) -> None:
+    """save_pretrained writes the dtype of the in-memory model; record the dtype actually stored."""
+    import json
+
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["dtype"] = dtype
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def cast_state(state: dict[str, Any], dtype: Any) -> dict[str, Any]:

@@ -52,15 +52,16 @@ def read_answers(rows: list[SourceRow], report: RunReport, template: PromptTempl
             outcomes[row.id] = Outcome(row.id, reasons=[f"llm_{result.error}"], detail=result.detail)
             continue
         try:
-            translated = parse_answer(result.text or "", template, row.sample, result.finish_reason)
+            translated, repairs = parse_answer(result.text or "", template, row.sample, result.finish_reason)
         except AnswerError as exc:
             outcomes[row.id] = Outcome(row.id, reasons=[exc.reason], answer=result.text, detail=exc.detail)
             continue
         reasons = check_translation(row.sample, translated, row.labels)
         if reasons:
-            outcomes[row.id] = Outcome(row.id, reasons=reasons, answer=result.text, detail=translated.output)
+            outcomes[row.id] = Outcome(row.id, reasons=reasons, answer=result.text, detail=translated.output,
+                                       repairs=repairs)
         else:
-            outcomes[row.id] = Outcome(row.id, record=translated.to_record())
+            outcomes[row.id] = Outcome(row.id, record=translated.to_record(), repairs=repairs)
     return outcomes
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sacrebleu.metrics import CHRF
 
+from mmm import registry
 from mmm.records import Sample
 
 ALL = "all"
@@ -31,7 +32,8 @@ def score(translated: dict[str, Sample], references: dict[str, Sample], attempte
             groups[sample.dataset].append(sample)
             groups[ALL].append(sample)
     out: dict[str, Any] = {}
-    for name in sorted(groups, key=lambda g: (g == ALL, g)):
+    order = {name: i for i, name in enumerate(registry.DATASETS)}
+    for name in sorted(groups, key=lambda g: order.get(g, len(order))):  # the paper's order, "all" last
         out[name] = _score_group([s.id for s in groups[name]], translated, references)
     return out
 

@@ -117,7 +117,8 @@ def _accounted(rows: list[SourceRow], run: MethodRun, method: str) -> dict[str, 
 
 
 def _failed_row(row: SourceRow, outcome: Outcome) -> dict[str, Any]:
-    return {**row.record, "reasons": list(outcome.reasons), "answer": outcome.answer, "detail": outcome.detail}
+    return {**row.record, "reasons": list(outcome.reasons), "answer": outcome.answer, "detail": outcome.detail,
+            "repairs": list(outcome.repairs)}
 
 
 def build_metrics(
@@ -129,6 +130,7 @@ def build_metrics(
     references: dict[str, Sample] | None,
 ) -> dict[str, Any]:
     failures: Counter = Counter()
+    repairs: Counter = Counter(r for o in outcomes.values() if o.ok for r in o.repairs)
     by_dataset: dict[str, dict[str, Any]] = defaultdict(lambda: {"input": 0, "translated": 0, "failed": 0, "failures": Counter()})
     for row in rows:
         outcome = outcomes[row.id]
@@ -152,6 +154,7 @@ def build_metrics(
         "failed": len(rows) - translated,
         "retention": round(translated / len(rows), 4) if rows else None,
         "failures": dict(sorted(failures.items())),
+        "repairs": dict(sorted(repairs.items())),  # on translated rows (see mmm.translate.answer)
         "by_dataset": {
             name: {**cell, "failures": dict(sorted(cell["failures"].items()))}
             for name, cell in sorted(by_dataset.items(), key=lambda kv: registry.DATASETS.index(kv[0]))

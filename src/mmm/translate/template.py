@@ -160,6 +160,11 @@ def load(path: str | Path) -> PromptTemplate:
             problems.append(f"examples[{index}]: {exc}")
     if not examples and not problems:
         problems.append("no examples")
+    for example in examples:  # a stop string inside a good answer would cut every answer short
+        answer = f"{example.answer.input}\n{answer_output}\n{example.answer.output}"
+        cutting = [s for s in stop if s in answer]
+        if cutting:
+            problems.append(f"stop string(s) {cutting} occur inside the answer of the {example.source.dataset} example")
     if problems:
         raise TemplateError(f"{path}: " + "; ".join(problems))
     return PromptTemplate(str(path), source, target, labels, answer_input, answer_output, stop, body, tuple(examples))

@@ -40,6 +40,7 @@ class Outcome:
     reasons: list[str] = field(default_factory=list)
     answer: str | None = None  # the model's raw answer, kept on failed rows for inspection
     detail: str | None = None
+    repairs: list[str] = field(default_factory=list)  # deterministic fixes applied to the answer (counted in metrics)
 
     @property
     def ok(self) -> bool:
