@@ -95,7 +95,7 @@ def test_paper_profile_reproduces_table_4_from_table_2():
     for lang, sizes in registry.paper_sizes("translated").items():
         for dataset, n in sizes.items():
             suffix = "/" + registry.kind(dataset).instructions[0]
-            rows.extend({"id": f"{dataset}-{i}", "lang": lang, "dataset": dataset, "input": f"{i}{suffix}", "output": ""}
+            rows.extend({"id": f"{dataset}-{i}", "lang": lang, "dataset": dataset, "input": f"{lang}-{dataset}-{i}{suffix}", "output": ""}
                         for i in range(n))
     result = split_records(rows, SplitConfig(train_size="paper", max_train_fraction=1.0))
     got_train = {lang: {d: result.cells[(lang, d)].train for d in registry.DATASETS} for lang in registry.LANGS}
@@ -138,7 +138,8 @@ def test_cli_writes_files_and_metrics(tmp_path, mix):
     test = (out / "test.jsonl").read_text().splitlines()
     assert (data["train"], data["test"]) == (len(train), len(test)) == (21 * 10, len(mix) - 21 * 10)
     assert data["cells"]["zh"]["TCONER"] == {"rows": 64, "duplicates": 0, "conflicting_duplicates": 0,
-                                              "requested": 10, "train": 10, "test": 54}
+                                              "requested": 10, "train": 10, "test": 54,
+                                              "test_text_in_train": 0}
     assert f"{len(train)} train" in result.output
 
 
@@ -154,3 +155,21 @@ def test_cli_reports_bad_rows_with_file_and_line(tmp_path):
                                  "--metrics", str(tmp_path / "m.json")])
     assert result.exit_code == 1 and f"{source}:2:" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o" / "train.jsonl").exists()
+
+
+def test_a_text_in_two_cells_never_lands_on_both_sides():
+    """An untranslated TCONER row (same text in en and ja) must not be trained in one language and tested in the other."""
+    from mmm.split import SplitConfig, split_records
+
+    rows = []
+    for i in range(40):
+        text = f"Shared text number {i} about music./NER"
+        rows.append({"id": f"t{i}", "lang": "en", "dataset": "TCONER", "input": text, "output": "music/NER/"})
+        rows.append({"id": f"t{i}", "lang": "ja", "dataset": "TCONER", "input": text, "output": "music/NER/"})
+    rows += [{"id": f"j{i}", "lang": "ja", "dataset": "TCONER", "input": f"音楽の話{i}。/NER", "output": "音楽/NER/"} for i in range(30)]
+    result = split_records(rows, SplitConfig(train_size=10, max_train_fraction=0.6))
+    train_texts = {r["input"] for r in result.train}
+    assert not train_texts & {r["input"] for r in result.test}
+    dropped = sum(c.test_text_in_train for c in result.cells.values())
+    assert dropped > 0
+    assert len(result.train) + len(result.test) + dropped == len(rows)

@@ -99,6 +99,7 @@ class CellCounts:
     requested: int = 0
     train: int = 0
     test: int = 0
+    test_text_in_train: int = 0  # test rows dropped because the same text is trained on in another cell
 
 
 @dataclass
@@ -168,9 +169,22 @@ def split_records(records: Iterable[dict], cfg: SplitConfig) -> SplitResult:
     if duplicate_ids:
         shown = ", ".join(duplicate_ids[:20])
         raise ValueError(f"{len(duplicate_ids)} id(s) name different texts in the same cell (ids must be unique): {shown}")
+    # The same text can sit in two cells (an untranslated row in another language): a test row whose
+    # text is trained on anywhere is dropped, so train and test are disjoint by text, as the gate checks.
+    trained_texts = {_text(records[p]) for p, s in enumerate(side) if s == "train"}
+    for position, record in enumerate(records):
+        if side[position] == "test" and _text(record) in trained_texts:
+            side[position] = ""
+            counts = cells[(record["lang"], record["dataset"])]
+            counts.test -= 1
+            counts.test_text_in_train += 1
     train = [r for r, s in zip(records, side) if s == "train"]
     test = [r for r, s in zip(records, side) if s == "test"]
     return SplitResult(train, test, cells, _cross_lingual_leaks(train, test))
+
+
+def _text(record: dict) -> str:
+    return split_input(record["input"], record["dataset"])[0]
 
 
 def _cross_lingual_leaks(train: list[dict], test: list[dict]) -> int:
