@@ -84,6 +84,32 @@ def test_structure_checks(output, labels, reasons):
     assert check_translation(SOURCE, translated, labels) == reasons
 
 
+@pytest.mark.parametrize(
+    "target, input_, output, reasons",
+    [
+        ("ja", "Bach lived in Leipzig./NER", "音楽/NER/:作曲家;バッハ:都市;ライプツィヒ", ["untranslated"]),  # copied text
+        ("ja", "Bach wohnte in Leipzig./NER", "音楽/NER/:作曲家;Bach:都市;Leipzig", ["untranslated"]),  # no kana or Han
+        ("zh", "バッハはライプツィヒに住んだ。/NER", "音乐/NER/:作曲家;巴赫:城市;莱比锡", []),  # zh text with kana: the filter's job
+        ("ja", "バッハはライプツィヒに住んだ。/NER", "music/NER/:作曲家;バッハ:都市;ライプツィヒ", ["label_untranslated"]),
+        ("zh", "巴赫住在莱比锡。/NER", "音乐/NER/:作曲家;巴赫:city;莱比锡", ["label_untranslated"]),
+        ("ja", "バッハはライプツィヒに住んだ。/NER", "音楽/NER/:作曲家;バッハ:IT企業;ライプツィヒ", []),  # translated, with Latin
+        ("ja", "バッハはライプツィヒに住んだ。/NER", "音楽/NER/:作曲家;バッハ", ["pair_count_changed"]),
+    ],
+)
+def test_open_domain_rows_must_be_translated_labels_included(target, input_, output, reasons):
+    source = sample("TCONER", "Bach lived in Leipzig./NER", "music/NER/:composer;Bach:city;Leipzig", lang="en")
+    translated = sample("TCONER", input_, output, lang=target)
+    assert check_translation(source, translated, "translate") == reasons
+
+
+def test_a_copied_source_is_untranslated_even_with_mapped_labels():
+    copied = sample("SCNM", SOURCE.input, "社会/NER/:设施名;大阪城:事件名;花火大会", lang="zh")
+    source = sample("SCNM", SOURCE.input, "社会/NER/:设施名;大阪城:事件名;花火大会")
+    assert check_translation(source, copied, "mapped") == ["untranslated"]
+    japanese = sample("SCNM", "大阪城で花火。/NER", "Society/NER/:Facility;大阪城:Event;花火", lang="en")
+    assert check_translation(SOURCE, japanese, "mapped") == ["untranslated"]
+
+
 def test_an_empty_text_is_named():
     translated = sample("SCNM", " /NER", "Society/NER/:Facility;Osaka Castle:Event;fireworks show", lang="en")
     assert check_translation(SOURCE, translated, "mapped") == ["empty_text"]

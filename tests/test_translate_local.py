@@ -26,8 +26,8 @@ def test_every_row_ends_in_out_or_failed_and_a_replay_needs_no_model(tmp_path, s
     assert sorted([r["id"] for r in kept] + [r["id"] for r in lost]) == sorted(r["id"] for r in rows)
     assert all(r["reasons"] for r in lost) and metrics["translated"] + metrics["failed"] == len(rows) == 6
     assert sum(metrics["failures"].values()) >= metrics["failed"]
-    assert set(metrics["failures"]) <= {"unparseable", "truncated", "label_changed", "pair_count_changed",
-                                        "instruction_changed", "llm_empty"}
+    assert set(metrics["failures"]) <= {"unparseable", "truncated", "empty_text", "untranslated", "label_changed",
+                                        "pair_count_changed", "instruction_changed", "llm_empty"}
     assert metrics["llm"]["translate"]["sent"] == 6 and metrics["llm"]["translate"]["completion_tokens"] > 0
 
     replayed = translate_file(source, "zh", out, failed, SETTINGS,

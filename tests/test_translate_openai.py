@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import pytest
 from fake_openai import Fault
-from translate_fakes import ReferenceTranslator, mapped_rows, read_jsonl, references, task_lines, write_jsonl
+from translate_fakes import TEMPLATES, ReferenceTranslator, mapped_rows, read_jsonl, references, task_lines, write_jsonl
 from typer.testing import CliRunner
 
 from mmm.cli import app
+from mmm.translate import template as templates
 from mmm.translate.run import settings_from_params, translate_file
 from mmm.translate.types import TranslateSettings
 
@@ -82,6 +83,10 @@ def test_the_answer_lines_must_parse_and_keep_the_mapped_labels(fake_openai, ope
             return input_, output.rsplit(":", 1)[0]
         if row_id.startswith("scpos-adj-") and n == 1:  # no /TASK on the input line: restored, counted, kept
             return input_.rsplit("/", 1)[0], output
+        if row_id.startswith("scpos-rw") and n == 3:  # the one-shot example's translation, parroted
+            wrong[row_id] = "copied_example"
+            example = next(e for e in templates.load(TEMPLATES / "ja-en.txt").examples if e.source.dataset == "SCPOS-RW").answer
+            return example.input, output
         if row_id.startswith("tcree") and n == 1:
             wrong[row_id] = "instruction_changed"
             task = input_.rsplit("/", 1)[1]

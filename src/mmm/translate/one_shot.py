@@ -2,7 +2,8 @@
 
 Three separable steps, so other methods can reuse any of them: ``build_requests`` (rows ->
 prompts), ``run_requests`` from the LLM layer (cache, budget, retries, backends), and
-``read_answers`` (answers -> records or reasons). Parsing is not part of the cache key: after a
+``read_answers`` (answers -> records or reasons; besides the shared checks, a text equal to
+the example's translation is ``copied_example``). Parsing is not part of the cache key: after a
 parser fix, a rerun re-reads the paid answers without sending anything.
 """
 
@@ -16,6 +17,7 @@ from mmm.translate.template import PromptTemplate, TemplateError
 from mmm.translate.types import MethodRun, Outcome, SourceRow, TranslateSettings
 
 NAME = "one_shot"
+COPIED_EXAMPLE = "copied_example"
 
 
 def load_template(rows: list[SourceRow], target: str, settings: TranslateSettings) -> PromptTemplate:
@@ -57,6 +59,9 @@ def read_answers(rows: list[SourceRow], report: RunReport, template: PromptTempl
             outcomes[row.id] = Outcome(row.id, reasons=[exc.reason], answer=result.text, detail=exc.detail)
             continue
         reasons = check_translation(row.sample, translated, row.labels)
+        example = template.example_for(row.sample)
+        if example is not None and translated.text == example.answer.text:
+            reasons.append(COPIED_EXAMPLE)  # a small model parroting the demonstration, not translating
         if reasons:
             outcomes[row.id] = Outcome(row.id, reasons=reasons, answer=result.text, detail=translated.output,
                                        repairs=repairs)

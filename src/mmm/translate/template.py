@@ -29,6 +29,7 @@ that every example is itself a valid translation under the template's own rules.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from mmm.records import FormatError, Sample
 LABEL_MODES = ("mapped", "translate")
 PLACEHOLDERS = ("{input}", "{output}", "{example_input}", "{example_output}", "{example_answer_input}",
                 "{example_answer_output}")
+PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 
 
 class TemplateError(ValueError):
@@ -102,18 +104,8 @@ class PromptTemplate:
 
 
 def _fill(body: str, values: dict[str, str]) -> str:
-    """Replace placeholders in one left-to-right pass, so braces inside the values stay literal."""
-    out, i = [], 0
-    while i < len(body):
-        for name, value in values.items():
-            if body.startswith(name, i):
-                out.append(value)
-                i += len(name)
-                break
-        else:
-            out.append(body[i])
-            i += 1
-    return "".join(out)
+    """Replace placeholders in one pass, so braces inside the values stay literal."""
+    return PLACEHOLDER_RE.sub(lambda match: values[match.group(0)], body)
 
 
 def template_path(templates_dir: str | Path, source: str, target: str) -> Path:
