@@ -12,7 +12,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: repro test test-fast install clean-venv
+.PHONY: repro test test-fast install clean-venv paper-profile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ install: $(VENV)/.installed
 
 repro: $(VENV)/.installed
 	$(BIN)/dvc repro
+
+# Switch params.yaml to the paper's configuration (params/paper.yaml); `git diff params.yaml` shows it,
+# `git checkout params.yaml` undoes it. Preview with `$(BIN)/mmm profile apply params/paper.yaml --dry-run`.
+paper-profile: $(VENV)/.installed
+	$(BIN)/mmm profile apply params/paper.yaml
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

@@ -7,13 +7,8 @@ from mmm import params
 from mmm.cli import app
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/translate.py ITEM   (an item of params.yaml translate.items)")
-    name = sys.argv[1]
-    items = params.section("translate")["items"]
-    if name not in items:
-        sys.exit(f"params.yaml translate.items has no {name!r} (items: {', '.join(items)})")
-    item = items[name]
+    name = sys.argv[1] if len(sys.argv) == 2 else None
+    item = params.foreach_item("translate", name)
     references = ["--references", item["references"]] if item.get("references") else []
     app(
         [

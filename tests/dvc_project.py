@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-COPIED = ("src", "stages", "prompts", "gx", "data/raw", "data/tconer", "configs")
+COPIED = ("src", "stages", "prompts", "gx", "data/raw", "data/tconer", "data/glossary", "configs")
 
 
 def env() -> dict[str, str]:
@@ -40,3 +41,25 @@ def copy_project(root: Path, dest: Path, stages: Iterable[str] | None = None) ->
     dvc(dest, "init", "--no-scm", "-q")
     dvc(dest, "config", "core.analytics", "false")
     return dest
+
+
+def seed_training_inputs(project: Path, model_dir: Path, **updates: dict) -> tuple[list[dict], dict]:
+    """Inputs of a split -> train -> predict copy: the tiny model as the base, a small mix (SCNM, TCREE,
+    TCONER in three languages) as the released dataset, a passed validation gate (its stage is not
+    in the copy), and params that train for 3 steps. ``updates`` (section -> values) go on top.
+    Returns the mix and the params written."""
+    from tiny_model import sample_records, sample_tconer
+
+    shutil.copytree(model_dir, project / "models" / "base" / "tiny")
+    mix = [r for r in sample_records() + sample_tconer() if r["dataset"] in ("SCNM", "TCREE", "TCONER")]
+    (project / "data" / "processed").mkdir(parents=True)
+    (project / "data" / "processed" / "mmm.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in mix), encoding="utf-8")
+    (project / "metrics").mkdir()
+    (project / "metrics" / "validate.json").write_text('{"failed": 0}\n')
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    params["train"].update(base_model="models/base/tiny", method="full", max_steps=3, learning_rate=1e-2, threads=1)
+    for section, values in updates.items():
+        params[section].update(values)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return mix, params

@@ -385,13 +385,28 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _completion_body(call: Call, text: str) -> dict[str, Any]:
     created = int(time.time())
+    text, finish = _cut(text, call.body.get("max_tokens") or call.body.get("max_completion_tokens"))
     usage = usage_for(call.prompt, text)
     if call.endpoint.endswith("chat/completions"):
         return {"id": f"chatcmpl-{call.index}", "object": "chat.completion", "created": created, "model": call.model,
-                "choices": [{"index": 0, "finish_reason": "stop",
+                "choices": [{"index": 0, "finish_reason": finish,
                              "message": {"role": "assistant", "content": text}}], "usage": usage}
     return {"id": f"cmpl-{call.index}", "object": "text_completion", "created": created, "model": call.model,
-            "choices": [{"index": 0, "finish_reason": "stop", "text": text, "logprobs": None}], "usage": usage}
+            "choices": [{"index": 0, "finish_reason": finish, "text": text, "logprobs": None}], "usage": usage}
+
+
+def _cut(text: str, max_tokens: int | None) -> tuple[str, str]:
+    """Honour ``max_tokens`` as a real server does, counting a word as a token: cut, finish ``length``."""
+    words = text.split(" ")
+    if max_tokens is None or len([w for w in words if w]) <= max_tokens:
+        return text, "stop"
+    kept, count = [], 0
+    for word in words:
+        count += bool(word)
+        if count > max_tokens:
+            break
+        kept.append(word)
+    return " ".join(kept), "length"
 
 
 def _as_list(value: Any) -> list[str]:

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import yaml
-from dvc_project import copy_project, dvc
-from tiny_model import sample_records, sample_tconer, tiny_model_dir  # noqa: F401
+from dvc_project import copy_project, dvc, seed_training_inputs
+from tiny_model import tiny_model_dir  # noqa: F401
 
 
 @pytest.mark.slow
 def test_split_train_predict_stages_run_under_dvc(tmp_path, root, tiny_model_dir):  # noqa: F811
     project = copy_project(root, tmp_path / "project", stages=["split", "train", "predict"])
-    shutil.copytree(tiny_model_dir, project / "models" / "base" / "tiny")
-    mix = [r for r in sample_records() + sample_tconer() if r["dataset"] in ("SCNM", "TCREE", "TCONER")]
-    (project / "data" / "processed").mkdir(parents=True)
-    (project / "data" / "processed" / "mmm.jsonl").write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in mix), encoding="utf-8")
-    # the train stage waits on the validation gate's metrics; that stage is not part of this copy
-    (project / "metrics").mkdir()
-    (project / "metrics" / "validate.json").write_text('{"failed": 0}\n')
-    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    params["train"].update(base_model="models/base/tiny", method="full", max_steps=3, learning_rate=1e-2, threads=1)
-    params["predict"].update(max_rows_per_cell=1, max_new_tokens=4, threads=1)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    mix, params = seed_training_inputs(project, tiny_model_dir,
+                                       predict=dict(max_rows_per_cell=1, max_new_tokens=4, threads=1))
 
     dvc(project, "repro")
     split = json.loads((project / "metrics" / "split.json").read_text())

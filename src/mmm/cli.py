@@ -359,5 +359,37 @@ def translate(
     typer.echo(summary_line(result))
 
 
+# --- params profiles (issue 8) -------------------------------------------------------------------
+
+profile_app = typer.Typer(help="Switch params.yaml to another configuration (e.g. the paper's) in one command.",
+                          no_args_is_help=True)
+app.add_typer(profile_app, name="profile")
+
+
+@profile_app.command("apply")
+def profile_apply(
+    profile: Path = typer.Argument(..., metavar="PROFILE.yaml", help="a partial params file, e.g. params/paper.yaml"),
+    params: Path = typer.Option(Path("params.yaml"), help="the params file to update (comments and layout are kept)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list the changes, write nothing"),
+) -> None:
+    """Deep-merge PROFILE into params.yaml: unknown keys are refused, every change is listed."""
+    from mmm.profile import ProfileError, apply
+
+    try:
+        result = apply(profile, params, dry_run=dry_run)
+    except (ProfileError, FileNotFoundError) as exc:
+        fail(str(exc))
+    for change in result.changes:
+        typer.echo(f"  {change.describe()}")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    if not result.changes:
+        typer.echo(f"profile {profile}: {params} already has every value, nothing to change")
+    elif result.written:
+        typer.echo(f"profile {profile}: {len(result.changes)} value(s) changed in {params}")
+    else:
+        typer.echo(f"profile {profile}: {len(result.changes)} value(s) would change in {params} (dry run, nothing written)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

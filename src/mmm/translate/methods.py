@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mmm.llm import LLMConfig
-from mmm.translate import one_shot
+from mmm.translate import anchored, one_shot
 from mmm.translate.types import MethodRun, SourceRow, TranslateSettings
 
 Method = Callable[[list[SourceRow], str, TranslateSettings, LLMConfig], MethodRun]
 
 METHODS: dict[str, Method] = {
     one_shot.NAME: one_shot.translate,
+    anchored.NAME: anchored.translate,
 }
 
 

@@ -144,6 +144,7 @@ def build_metrics(
             failures.update(outcome.reasons)
     translated = sum(c["translated"] for c in by_dataset.values())
     llm = {name: summary.to_metrics() for name, summary in run.llm.items()}
+    requests = sum(m["requests"] for m in llm.values())
     tokens = sum(m["prompt_tokens"] + m["completion_tokens"] + m["cached_prompt_tokens"] + m["cached_completion_tokens"]
                  for m in llm.values())
     metrics: dict[str, Any] = {
@@ -160,8 +161,11 @@ def build_metrics(
             for name, cell in sorted(by_dataset.items(), key=lambda kv: registry.DATASETS.index(kv[0]))
         },
         "tokens_per_translated_row": round(tokens / translated, 1) if translated else None,
+        "requests_per_translated_row": round(requests / translated, 2) if translated else None,
         "llm": llm,
     }
+    if run.stats:
+        metrics["method_stats"] = run.stats
     if references is not None:
         done = {i: Sample.from_record(o.record) for i, o in outcomes.items() if o.ok and o.record}
         metrics["quality"] = quality.score(done, references, [r.sample for r in rows])

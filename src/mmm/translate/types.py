@@ -53,6 +53,7 @@ class MethodRun:
 
     outcomes: dict[str, Outcome]
     llm: dict[str, RunSummary]
+    stats: dict[str, Any] = field(default_factory=dict)  # method-specific counts, written as metrics `method_stats`
 
 
 @dataclass(frozen=True)

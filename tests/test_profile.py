@@ -1,0 +1,156 @@
+"""`mmm profile apply`: the paper profile over params.yaml, and the merge rules behind it."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mmm import params as params_mod
+from mmm import profile
+from mmm.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def params_copy(tmp_path, root):
+    """params.yaml copied to a project-like folder (so relative paths resolve the same way)."""
+    path = tmp_path / "params.yaml"
+    shutil.copy(root / "params.yaml", path)
+    return path
+
+
+def test_every_key_of_the_paper_profile_exists_in_params(root):
+    base, paper = profile.load(root / "params.yaml"), profile.load(root / "params" / "paper.yaml")
+    assert profile.unknown_keys(base, paper) == []
+    # every section the paper fixes is in the profile
+    assert {"hub", "ingest", "tconer", "llm", "split", "train", "predict"} <= set(paper)
+
+
+def test_the_paper_profile_gives_params_every_stage_loader_accepts(params_copy, root):
+    from dataclasses import fields
+
+    from mmm.evaluation.run import EvalConfig
+    from mmm.ingest import IngestConfig
+    from mmm.llm.config import LLMConfig
+    from mmm.predict import PredictConfig
+    from mmm.split import SplitConfig
+    from mmm.train import TrainConfig
+    from mmm.translate.run import settings_from_params
+
+    result = profile.apply(root / "params" / "paper.yaml", params_copy)
+    assert result.written and result.changes
+    data = params_mod.load(params_copy)  # the stages read params with PyYAML, not the round-trip loader
+
+    ingest = IngestConfig.from_params(data["ingest"], data["hub"])
+    assert (ingest.source, ingest.hub_ids, ingest.allow_network) == ("hub", ["ganchengguang/MMM-dataset-Trainset"], True)
+    assert (data["tconer"]["hub_id"], data["tconer"]["max_texts"]) == ("Universal-NER/Pile-NER-type", 10000)
+    llm = LLMConfig.from_params(data["llm"])
+    assert (llm.backend, llm.api, llm.model) == ("openai", "chat", "gpt-3.5-turbo")
+    assert settings_from_params(data["translate"]).method == "one_shot"
+    split = SplitConfig.from_params(data["split"])
+    assert split.requested("en", "TCONER") == 2000 and split.requested("en", "SCPOS-RW") == 500  # Table 3
+    train = TrainConfig.from_params(data["train"])
+    assert (train.method, train.epochs, train.learning_rate, train.mixed_precision) == ("full", 3, 1e-5, "bf16")
+    assert train.base_model == "models/base/Meta-Llama-3-8B"
+    predict = PredictConfig.from_params(data["predict"])
+    assert (predict.dtype, predict.max_rows_per_cell) == ("float16", None)
+    EvalConfig(**{f.name: data["evaluate"][f.name] for f in fields(EvalConfig) if f.name in data["evaluate"]})
+    # the profile touches no section it does not name
+    before = params_mod.load(root / "params.yaml")
+    paper = params_mod.load(root / "params" / "paper.yaml")
+    assert {name: data[name] for name in before if name not in paper} == {n: before[n] for n in before if n not in paper}
+
+
+def test_apply_keeps_every_comment_and_changes_only_the_profiles_lines(params_copy, root):
+    original = params_copy.read_text(encoding="utf-8").splitlines()
+    result = profile.apply(root / "params" / "paper.yaml", params_copy)
+    updated = params_copy.read_text(encoding="utf-8").splitlines()
+    assert len(updated) == len(original)
+    changed = [(old, new) for old, new in zip(original, updated) if old != new]
+    assert len(changed) == len(result.changes)  # one line per changed leaf value
+    for old, new in changed:
+        assert old.split(":", 1)[0] == new.split(":", 1)[0]  # same key on the same line
+        if "#" in old:
+            assert old[old.index("#"):] == new[new.index("#"):]  # its comment kept
+    again = profile.apply(root / "params" / "paper.yaml", params_copy)
+    assert again.changes == [] and not again.written
+
+
+def test_dry_run_lists_the_changes_and_writes_nothing(params_copy, root):
+    before, stat = params_copy.read_bytes(), params_copy.stat()
+    result = runner.invoke(app, ["profile", "apply", str(root / "params" / "paper.yaml"), "--params", str(params_copy),
+                                 "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert 'train.method: "lora" -> "full"   # "fine-tuned using full parameters"' in result.output
+    assert 'llm.model: "gemma-3-270m" -> "gpt-3.5-turbo"' in result.output
+    assert "dry run, nothing written" in result.output
+    assert params_copy.read_bytes() == before and params_copy.stat().st_mtime_ns == stat.st_mtime_ns
+    assert not [p for p in params_copy.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_unknown_keys_are_refused_with_a_hint_and_nothing_is_written(params_copy, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  learning_rat: 1e-5\n  method: full\nevaluation:\n  mode: paper\n", encoding="utf-8")
+    before = params_copy.read_bytes()
+    result = runner.invoke(app, ["profile", "apply", str(bad), "--params", str(params_copy)])
+    assert result.exit_code == 1
+    assert "train.learning_rat (did you mean train.learning_rate?)" in result.output
+    assert "evaluation (did you mean evaluate?)" in result.output
+    assert "Traceback" not in result.output
+    assert params_copy.read_bytes() == before
+
+
+def test_a_profile_that_a_stage_loader_rejects_is_refused(params_copy, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  method: fulll\nllm:\n  backend: opneai\n", encoding="utf-8")
+    before = params_copy.read_bytes()
+    with pytest.raises(profile.ProfileError) as err:
+        profile.apply(bad, params_copy)
+    message = str(err.value)
+    assert "train: method must be one of lora, full" in message and "backend must be one of" in message
+    assert params_copy.read_bytes() == before
+
+
+def test_merge_descends_into_mappings_and_replaces_everything_else(tmp_path):
+    base_file, overlay_file = tmp_path / "base.yaml", tmp_path / "overlay.yaml"
+    base_file.write_text(
+        "a:\n"
+        "  keep: 1        # untouched\n"
+        "  n: 2           # a number\n"
+        "  items: []      # a list\n"
+        "  sizes: 24\n"
+        "  inner: {x: 1, y: 2}\n",
+        encoding="utf-8",
+    )
+    overlay_file.write_text(
+        "a:\n  n: 3   # profile note\n  items: [p, q]\n  sizes: {en: {SCNM: 5}}\n  inner: {y: 9}\n", encoding="utf-8"
+    )
+    base, overlay = profile.load(base_file), profile.load(overlay_file)
+    changes = profile.merge(base, overlay)
+    assert [(c.key, c.old, c.new, c.note) for c in changes] == [
+        ("a.n", 2, 3, "profile note"),
+        ("a.items", [], ["p", "q"], ""),
+        ("a.sizes", 24, {"en": {"SCNM": 5}}, ""),
+        ("a.inner.y", 2, 9, ""),
+    ]
+    text = profile.dump(base)
+    assert "keep: 1        # untouched" in text and "# a number" in text and "profile note" not in text
+    assert "items: [p, q]" in text and "inner: {x: 1, y: 9}" in text  # flow style kept
+    assert yaml.safe_load(text) == {"a": {"keep": 1, "n": 3, "items": ["p", "q"], "sizes": {"en": {"SCNM": 5}},
+                                          "inner": {"x": 1, "y": 9}}}
+
+
+def test_round_trip_of_params_is_byte_identical(root):
+    text = (root / "params.yaml").read_text(encoding="utf-8")
+    assert profile.dump(profile.load(root / "params.yaml")) == text
+
+
+def test_a_profile_that_is_not_yaml_is_a_clean_error(params_copy, tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train: [\n", encoding="utf-8")
+    result = runner.invoke(app, ["profile", "apply", str(broken), "--params", str(params_copy)])
+    assert result.exit_code == 1 and f"{broken}: not valid YAML" in result.output and "Traceback" not in result.output
