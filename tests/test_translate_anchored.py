@@ -103,10 +103,10 @@ def test_a_perfect_translator_keeps_every_row_with_one_request_per_distinct_enti
     assert metrics["quality"]["all"]["chrf"] == 100.0 and metrics["quality"]["all"]["entity_match"] == 1.0
     distinct = len({e for r in rows for e in Sample.from_record(r).entities()})
     assert metrics["method_stats"]["entities"]["distinct"] == distinct
-    assert metrics["llm"]["entitys"]["sent"] + metrics["method_stats"]["entities"]["as_is"] == distinct
+    assert metrics["llm"]["entities"]["sent"] + metrics["method_stats"]["entities"]["as_is"] == distinct
     assert metrics["llm"]["text"]["sent"] == len(rows) and "reask" not in metrics["llm"]
-    assert len(translator.prompts) == metrics["llm"]["entitys"]["sent"] + len(rows)
-    assert metrics["requests_per_translated_row"] == round((metrics["llm"]["entitys"]["requests"] + len(rows)) / len(rows), 2)
+    assert len(translator.prompts) == metrics["llm"]["entities"]["sent"] + len(rows)
+    assert metrics["requests_per_translated_row"] == round((metrics["llm"]["entities"]["requests"] + len(rows)) / len(rows), 2)
 
 
 def test_the_glossary_wins_over_the_model_and_is_never_sent(tmp_path, fake_openai, openai_config, files, rows, sample_dir):

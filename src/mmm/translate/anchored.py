@@ -48,6 +48,7 @@ BAD_FORMAT = "bad_format"
 TEXT_NGRAM = 4  # local generation: no 4-gram twice in a text, no 3-gram twice in a term
 TERM_NGRAM = 3
 TERM_BIAS = 2.0  # logits added to a pending term's first token in the text step
+PLURAL = {"entity": "entities", "label": "labels"}  # metrics keys of the term steps' LLM summaries
 TRIM = " \t\"'「」『』“”.。,、"
 
 
@@ -94,9 +95,7 @@ def translate(rows: list[SourceRow], target: str, settings: TranslateSettings, c
     outcomes: dict[str, Outcome] = {}
     ready: list[SourceRow] = []
     for row in rows:
-        failed = [(kind, term, results[term]) for kind, results, names in
-                  (("entity", entities, row.sample.entities()), ("label", labels, _labels(row) if row.labels == "translate" else []))
-                  for term in names if results[term].translation is None]
+        failed = _failed_terms(row, entities, labels)
         if failed:
             outcomes[row.id] = Outcome(row.id, reasons=sorted({f"{kind}_{r.reason}" for kind, _, r in failed}),
                                        answer=failed[0][2].answer,
@@ -152,9 +151,9 @@ class _Terms:
                 requests[item] = LLMRequest(id=f"{kind}:{i}", prompt=self.prompts.term_prompt(item), params=params)
         if requests:
             report = run_requests(list(requests.values()), self.config,
-                                  desc=f"anchored {kind}s {self.prompts.source}-{self.prompts.target}",
+                                  desc=f"anchored {PLURAL[kind]} {self.prompts.source}-{self.prompts.target}",
                                   logits_hook=AnchorHook(self.prompts.target, kind, banned, TERM_NGRAM))
-            self.summaries[f"{kind}s"] = report.summary
+            self.summaries[PLURAL[kind]] = report.summary
             for item, request in requests.items():
                 results[item] = self._read(report, request.id, banned)
         return results
@@ -187,6 +186,16 @@ class _Terms:
                 **{origin: sum(1 for r in results.values() if r.origin == origin and r.translation is not None)
                    for origin in ("glossary", "as_is", "model")},
                 "failed": dict(sorted(failed.items()))}
+
+
+def _failed_terms(row: SourceRow, entities: dict[str, TermResult],
+                  labels: dict[str, TermResult]) -> list[tuple[str, str, TermResult]]:
+    """(kind, term, result) for each term of ``row`` that has no translation."""
+    wanted = [("entity", entities, row.sample.entities())]
+    if row.labels == "translate":
+        wanted.append(("label", labels, _labels(row)))
+    return [(kind, term, results[term]) for kind, results, terms in wanted for term in terms
+            if results[term].translation is None]
 
 
 def _labels(row: SourceRow) -> list[str]:
