@@ -189,3 +189,31 @@ def test_prompt_files_and_glossaries_are_checked_on_load(tmp_path, root):
     (prompts_dir / "ja-zh.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(AnchorConfigError, match="its name is for ja -> zh"):
         load_prompts(prompts_dir, "ja", "zh")
+
+
+def test_open_domain_rows_get_their_labels_translated_as_terms_too(tmp_path, fake_openai, openai_config):
+    from tiny_model import sample_tconer
+
+    rows = sample_tconer(langs=("en",))[:6]
+
+    def answer(prompt: str) -> str:
+        block = prompt.rsplit("\n\n", 1)[-1].split("\n")
+        if block[0].startswith("Terms: "):
+            given = [t.split(" = ", 1)[1] for t in block[0].removeprefix("Terms: ").split("; ")]
+            return "、".join(given) + "について。\n"
+        return f" 訳{block[0].split(': ', 1)[1]}\n"
+
+    fake_openai.answer = answer
+    source = write_jsonl(tmp_path / "tconer.jsonl", rows)
+    metrics = translate_file(source, "ja", tmp_path / "ja.jsonl", tmp_path / "ja.failed.jsonl",
+                             settings(tmp_path), openai_config, tmp_path / "m.json")
+
+    out = [Sample.from_record(r) for r in read_jsonl(tmp_path / "ja.jsonl")]
+    assert len(out) == len(rows) and metrics["failed"] == 0
+    for translated, original in zip(out, (Sample.from_record(r) for r in rows)):
+        assert translated.lang == "ja" and translated.text_label == f"訳{original.text_label}"
+        assert translated.word_labels() == [f"訳{label}" for label in original.word_labels()]
+        assert translated.entities() == [f"訳{e}" for e in original.entities()]
+        assert all(e in translated.text for e in translated.entities())
+    labels = {label for r in rows for label in [Sample.from_record(r).text_label, *Sample.from_record(r).word_labels()]}
+    assert metrics["method_stats"]["labels"]["distinct"] == len(labels) and metrics["llm"]["labels"]["sent"] == len(labels)

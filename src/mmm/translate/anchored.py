@@ -90,7 +90,8 @@ def translate(rows: list[SourceRow], target: str, settings: TranslateSettings, c
     glossary = load_glossary(options.glossary, source, target)
     terms = _Terms(prompts, glossary, options, settings, config)
     entities = terms.translate("entity", _distinct(e for r in rows for e in r.sample.entities()), TERM_BANNED)
-    labels = terms.translate("label", _distinct(_labels(r) for r in rows if r.labels == "translate"), LABEL_BANNED)
+    labels = terms.translate("label", _distinct(label for r in rows if r.labels == "translate" for label in _labels(r)),
+                             LABEL_BANNED)
 
     outcomes: dict[str, Outcome] = {}
     ready: list[SourceRow] = []
