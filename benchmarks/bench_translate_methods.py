@@ -1,21 +1,22 @@
 """Translation methods compared on the sample: one_shot (the paper's prompt) vs anchored.
 
 For each method and each translate item of params.yaml (en, zh, tconer_ja, tconer_zh), the
-translate stage runs with the configured LLM (by default ``--backend replay``: the committed cache
-of the default local model's answers, so nothing is generated and the run takes seconds), then
-the filter stage's rules judge the translated rows. Reported per item and sub-dataset:
+translate stage runs with the default local model, answering from the committed cache (only the
+few prompts whose answer was empty, which the cache never stores, are generated again: the model
+loads once per item and gives the same empty answer), then the filter stage's rules judge the
+translated rows. Reported per item and sub-dataset:
 
 * retention: rows kept by the filters / source rows (the issue's target: >= 90% for en and zh);
-* chrF against the sample's reference translations: on the rows each method kept (``chrf``), and
-  over every source row with a lost row scored as empty (``chrf_all``), the fair comparison when
-  the methods keep different rows;
+* chrF against the sample's reference translations: on the rows each method kept (``chrf``), on
+  the rows both methods kept (``chrf_common``: same sentences, so the quality of the translations
+  alone), and over every source row with a lost row scored as empty (``chrf_all``);
 * entity match: kept entities equal to the reference's at the same pair position;
 * LLM requests and tokens per kept row (every request of the method counted, cached or not).
 
-    .venv/bin/python benchmarks/bench_translate_methods.py [--backend replay|local] [--json out.json]
+    .venv/bin/python benchmarks/bench_translate_methods.py [--backend local|replay] [--json out.json]
 
-A miss under ``--backend replay`` is an error naming the item: generate the answers first with
-``dvc exp run -S translate.method=anchored`` (or ``--backend local``, about an hour on 2 cores).
+Without the committed cache, ``--backend local`` generates everything: about 75 minutes for the
+anchored method on 2 cores (benchmarks/README.md). ``--backend replay`` refuses any miss.
 """
 
 from __future__ import annotations
@@ -74,22 +75,42 @@ def measure(item: str, spec: dict[str, Any], method: str, config: LLMConfig, wor
     if scores:
         overall = scores[quality.ALL]
         row.update(chrf=overall["chrf"], chrf_all=overall["chrf_with_failures"], entity_match=overall["entity_match"])
+    row["_kept"], row["_refs"] = kept, refs  # for the common-rows score; dropped before printing
     return row
 
 
+def score_common_rows(rows: list[dict[str, Any]]) -> None:
+    """``chrf_common``: each method's chrF on the rows every method kept (per item, with references)."""
+    by_item: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_item.setdefault(row["item"], []).append(row)
+    for group in by_item.values():
+        refs = group[0]["_refs"]
+        common = set.intersection(*(set(r["_kept"]) for r in group))
+        for row in group:
+            row["common_rows"] = len(common)
+            if refs and common:
+                picked = {i: row["_kept"][i] for i in common}
+                row["chrf_common"] = quality.score(picked, refs, list(picked.values()))[quality.ALL]["chrf"]
+    for row in rows:
+        del row["_kept"], row["_refs"]
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| item | method | kept / rows | retention | chrF (kept) | chrF (all rows) | entity match | requests / kept | tokens / kept |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| item | method | kept / rows | retention | chrF (kept) | chrF (rows both kept) | chrF (all rows) | "
+             "entity match | requests / kept | tokens / kept |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
+        common = f"{r['chrf_common']} ({r['common_rows']})" if "chrf_common" in r else "-"
         lines.append(f"| {r['item']} | {r['method']} | {r['kept']} / {r['rows']} | {r['retention']:.1%} | {r.get('chrf', '-')} | "
-                     f"{r.get('chrf_all', '-')} | {r.get('entity_match', '-')} | {r['requests_per_kept_row']} | "
+                     f"{common} | {r.get('chrf_all', '-')} | {r.get('entity_match', '-')} | {r['requests_per_kept_row']} | "
                      f"{r['tokens_per_kept_row']} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", default="replay", choices=["replay", "local"])
+    parser.add_argument("--backend", default="local", choices=["local", "replay"])
     parser.add_argument("--items", nargs="*", default=None, help="translate items (default: all of params.yaml)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -100,6 +121,7 @@ def main() -> None:
         for item in args.items or list(items):
             for method in METHODS:
                 rows.append(measure(item, items[item], method, config, Path(tmp)))
+    score_common_rows(rows)
     print(table(rows))
     print()
     for r in rows:
