@@ -34,6 +34,7 @@ def project(tmp_path, root, sample_dir, fake_openai) -> Path:
     stages = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     (work / "dvc.yaml").write_text(yaml.safe_dump({"stages": {k: stages[k] for k in MY_STAGES}}, sort_keys=False))
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    params["translate"]["method"] = "one_shot"  # the fake translator answers one-shot prompts (anchored: test_translate_anchored)
     params["llm"].update(backend="openai", model="fake-model", api="completions", base_url=fake_openai.base_url,
                          max_retries=1, backoff_base_s=0.01, progress=False)
     (work / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
