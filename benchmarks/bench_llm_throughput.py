@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -28,39 +27,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
+from fake_openai import ServerProcess  # noqa: E402
+
 from mmm.llm import GenParams, LLMConfig, LLMRequest, ResponseCache, cache_key, run_requests  # noqa: E402
 from mmm.llm.types import Completion  # noqa: E402
 
 
-def _serve(latency: float, conn: "mp.connection.Connection") -> None:
-    from fake_openai import FakeOpenAI
-
-    with FakeOpenAI(latency=latency) as server:
-        conn.send(server.base_url)
-        conn.recv()  # block until the parent says stop
-        conn.send({"max_in_flight": server.max_in_flight, "completion_calls": server.completion_calls})
-
-
 def bench_online(requests: int, concurrency: int, latency: float, cache_dir: Path) -> dict:
-    parent, child = mp.Pipe()
-    proc = mp.get_context("spawn").Process(target=_serve, args=(latency, child), daemon=True)
-    proc.start()
-    try:
-        base_url = parent.recv()
+    with ServerProcess(latency) as served:
         os.environ.setdefault("OPENAI_API_KEY", "bench-not-a-secret")
         import openai  # noqa: F401  (a one-off ~1 s import is not throughput; warm it up first)
-        config = LLMConfig(backend="openai", model="bench", api="chat", base_url=base_url, cache_dir=str(cache_dir),
+        config = LLMConfig(backend="openai", model="bench", api="chat", base_url=served.base_url, cache_dir=str(cache_dir),
                            concurrency=concurrency, progress=False, max_retries=0)
         batch = [LLMRequest(f"r{i}", f"benchmark prompt number {i}", GenParams(max_tokens=16)) for i in range(requests)]
         start = time.perf_counter()
         report = run_requests(batch, config, desc="bench")
         elapsed = time.perf_counter() - start
-        parent.send("stop")
-        server = parent.recv()
-    finally:
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.terminate()
+    server = served.stats
     answered = report.summary.answered
     ideal = concurrency / latency
     rate = answered / elapsed

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
+from fake_openai import ServerProcess  # noqa: E402
 from translate_fakes import mapped_rows, references, write_jsonl  # noqa: E402
 
 from mmm.llm import LLMConfig, ResponseCache, cache_key  # noqa: E402
@@ -44,15 +44,6 @@ from mmm.translate.run import read_source_rows, settings_from_params, translate_
 
 SAMPLE = ROOT / "data" / "raw" / "sample"
 SETTINGS = settings_from_params({"templates": str(ROOT / "prompts" / "translate")})
-
-
-def _serve(latency: float, conn) -> None:
-    from fake_openai import FakeOpenAI
-
-    with FakeOpenAI(latency=latency) as server:
-        conn.send(server.base_url)
-        conn.recv()
-        conn.send({"max_in_flight": server.max_in_flight, "completion_calls": server.completion_calls})
 
 
 def make_rows(n: int, work: Path) -> tuple[Path, Path]:
@@ -72,22 +63,15 @@ def make_rows(n: int, work: Path) -> tuple[Path, Path]:
 
 def bench_online(rows: int, concurrency: int, latency: float, work: Path) -> dict:
     source, refs = make_rows(rows, work)
-    parent, child = mp.Pipe()
-    proc = mp.get_context("spawn").Process(target=_serve, args=(latency, child), daemon=True)
-    proc.start()
-    try:
-        base_url = parent.recv()
+    with ServerProcess(latency) as served:
         os.environ.setdefault("OPENAI_API_KEY", "bench-not-a-secret")
-        config = LLMConfig(backend="openai", model="bench", api="completions", base_url=base_url,
+        config = LLMConfig(backend="openai", model="bench", api="completions", base_url=served.base_url,
                            cache_dir=str(work / "cache-online"), concurrency=concurrency, max_retries=0, progress=False)
         started = time.perf_counter()
         metrics = translate_file(source, "en", work / "out.jsonl", work / "failed.jsonl", SETTINGS, config,
                                  references=refs)
         elapsed = time.perf_counter() - started
-        parent.send("stop")
-        server = parent.recv()
-    finally:
-        proc.join(timeout=10)
+    server = served.stats
     ideal = concurrency / latency
     return {"rows": rows, "concurrency": concurrency, "latency_s": latency, "wall_s": round(elapsed, 2),
             "rows_per_s": round(rows / elapsed, 1), "ideal_rows_per_s": ideal,

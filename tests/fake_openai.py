@@ -417,3 +417,37 @@ def _as_list(value: Any) -> list[str]:
 
 def _jsonl(rows: list[dict]) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
+
+
+class ServerProcess:
+    """``FakeOpenAI`` in a process of its own (for benchmarks: the client's event loop and the server's
+    threads must not share a GIL). Use as a context manager; ``stats`` holds the server's counters after exit."""
+
+    def __init__(self, latency: float = 0.0):
+        import multiprocessing as mp
+
+        self._parent, child = mp.Pipe()
+        self._proc = mp.get_context("spawn").Process(target=_serve_in_process, args=(latency, child), daemon=True)
+        self.base_url = ""
+        self.stats: dict[str, int] = {}
+
+    def __enter__(self) -> "ServerProcess":
+        self._proc.start()
+        self.base_url = self._parent.recv()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._parent.send("stop")
+            self.stats = self._parent.recv()
+        finally:
+            self._proc.join(timeout=10)
+            if self._proc.is_alive():
+                self._proc.terminate()
+
+
+def _serve_in_process(latency: float, conn: Any) -> None:
+    with FakeOpenAI(latency=latency) as server:
+        conn.send(server.base_url)
+        conn.recv()  # until the parent says stop
+        conn.send({"max_in_flight": server.max_in_flight, "completion_calls": server.completion_calls})
