@@ -8,6 +8,8 @@ package is the only model source that works offline, so this conversion is the p
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 import hashlib
 import logging
 import shutil
@@ -27,7 +29,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 CONVERSION_FILE = "conversion.json"
 
 
-class ConversionError(RuntimeError):
+class ConversionError(MMMError, RuntimeError):
     """The source package is missing, the wrong version, or the result does not load."""
 
 

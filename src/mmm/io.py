@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mmm.errors import MMMError
 from mmm.records import FormatError, Sample
 
 T = TypeVar("T")
@@ -33,15 +34,13 @@ class Problem:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-class InputError(ValueError):
-    """Bad input file(s); ``problems`` lists every bad row found."""
+class InputError(MMMError, ValueError):
+    """Bad input file(s); ``problems`` lists every bad row found (``Problem``: file, line, what)."""
+
+    max_listed = MAX_LISTED_ERRORS
 
     def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        shown = "\n".join(f"  {p}" for p in problems[:MAX_LISTED_ERRORS])
-        more = len(problems) - MAX_LISTED_ERRORS
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        super().__init__(f"{len(problems)} bad row(s):\n{shown}{tail}")
+        super().__init__(*problems)
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any | Problem]]:

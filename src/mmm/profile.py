@@ -10,6 +10,8 @@ no-op), and the merged params must pass each changed stage's own loader before a
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 import difflib
 import io
 import json
@@ -21,7 +23,7 @@ from typing import Any
 from mmm.io import atomic_path
 
 
-class ProfileError(ValueError):
+class ProfileError(MMMError, ValueError):
     """The profile cannot be applied (unknown keys, invalid merged params); nothing was written."""
 
 

@@ -15,6 +15,8 @@ what cannot vary: the instruction words are known per dataset, labels never cont
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +26,7 @@ RECORD_FIELDS: tuple[str, ...] = ("id", "lang", "dataset", "input", "output")
 LABEL_FORBIDDEN = frozenset("/:;")
 
 
-class FormatError(ValueError):
+class FormatError(MMMError, ValueError):
     """A string or record that breaks the MMM format; the message says what is wrong."""
 
 

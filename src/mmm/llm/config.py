@@ -6,6 +6,8 @@ client is built, so it cannot end up in params, dvc.lock, logs or metrics.
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -17,7 +19,7 @@ API_KEY_ENV = "OPENAI_API_KEY"
 SECRET_LOOKING_KEYS = ("api_key", "key", "token", "secret", "openai_api_key")
 
 
-class LLMConfigError(ValueError):
+class LLMConfigError(MMMError, ValueError):
     """The LLM configuration cannot work (bad value, missing key, missing model): nothing was sent."""
 
 

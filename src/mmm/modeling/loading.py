@@ -8,6 +8,8 @@ target), so prediction formats prompts exactly as training did.
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ FORMAT_VERSION = 1
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-class ModelDirError(FileNotFoundError):
+class ModelDirError(MMMError, FileNotFoundError):
     """A model folder that is missing, incomplete or not in safetensors."""
 
 

@@ -21,6 +21,8 @@ bad demonstration teaches the model the mistake.
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ LABEL_BANNED = "/:;\n"  # a label may not hold any MMM delimiter
 STOP = ("\n",)
 
 
-class AnchorConfigError(ValueError):
+class AnchorConfigError(MMMError, ValueError):
     """A prompt or glossary file that cannot be used; the message names the file and the entry."""
 
 

@@ -9,6 +9,8 @@ the mapped labels and say so with ``labels_lang``; the translate stage reads the
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from mmm.translate.run import LABELS_LANG
 log = logging.getLogger(__name__)
 
 
-class LabelMapError(ValueError):
+class LabelMapError(MMMError, ValueError):
     """Labels without a rule (or rows that cannot be mapped by rules); lists every one."""
 
 

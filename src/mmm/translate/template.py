@@ -28,6 +28,8 @@ that every example is itself a valid translation under the template's own rules.
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 import hashlib
 import re
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ PLACEHOLDERS = ("{input}", "{output}", "{example_input}", "{example_output}", "{
 PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 
 
-class TemplateError(ValueError):
+class TemplateError(MMMError, ValueError):
     """A template file that cannot work; the message names the file and every problem."""
 
 

@@ -8,6 +8,8 @@ reports folder, so a run leaves nothing behind in ``gx/``.
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 import copy
 import json
 import logging
@@ -26,7 +28,7 @@ RESULT_FORMATS = ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE")
 DOCS_SITE = "mmm_reports"
 
 
-class SuiteError(RuntimeError):
+class SuiteError(MMMError, RuntimeError):
     """A stored suite is missing, unreadable, or lost expectations on load."""
 
 
