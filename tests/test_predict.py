@@ -85,18 +85,18 @@ def test_generation_stops_at_a_newline_token(tiny_model_dir, monkeypatch):  # no
     import torch
 
     generator = Generator(tiny_model_dir)
+    assert generator.settings.stop_strings == ("\n",)  # a plain folder: the format's separator rule
     tok = generator.tokenizer
     newline = tok("\n", add_special_tokens=False)["input_ids"]
-    assert len(newline) == 1 and newline[0] in generator.newline_ids
     answer = tok("Society/NER/", add_special_tokens=False)["input_ids"]
     after = tok("junk", add_special_tokens=False)["input_ids"]
 
-    def fake_generate(input_ids, attention_mask, generation_config):
-        assert set(newline) <= set(generation_config.eos_token_id)  # the real stop criterion
+    def fake_generate(input_ids, attention_mask, **kwargs):
+        assert kwargs["stop_strings"] == ["\n"] and kwargs["tokenizer"] is tok  # the real stop criterion
         tail = torch.tensor([answer + newline + after] * input_ids.shape[0])
         return torch.cat([input_ids, tail], dim=1)
 
-    monkeypatch.setattr(generator.model, "generate", fake_generate)
+    monkeypatch.setattr(generator.engine.model, "generate", fake_generate)
     [result] = generator.generate(["text/NER"], max_new_tokens=40)
     assert (result.text, result.finish, result.new_tokens) == ("Society/NER/", "newline", len(answer) + 1)
 
