@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from mmm.cli import app
 from mmm.modeling.sequence import parse_prediction, target_text
-from mmm.predict import Generator, PredictConfig, cap_per_cell, run
+from mmm.modeling.generation import Settings
+from mmm.predict import Generator, PredictConfig, cap_per_cell, extract_from_folder, run
 from mmm.records import Sample
 from mmm.train import Paths, TrainConfig, train
 
@@ -59,7 +60,7 @@ def test_predict_reproduces_what_training_taught(tmp_path, memorised):
     from accelerate.state import PartialState
 
     metrics = run(PredictConfig(model=str(model), batch_size=2, max_new_tokens=80), write(tmp_path / "test.jsonl", rows),
-                  tmp_path / "predictions.jsonl", tmp_path / "predict.json")
+                  tmp_path / "predictions.jsonl", tmp_path / "predict.json", log_dir=tmp_path / "logs")
     PartialState._reset_state()
     predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert [p["id"] for p in predictions] == [r["id"] for r in rows]
@@ -67,8 +68,44 @@ def test_predict_reproduces_what_training_taught(tmp_path, memorised):
     assert [p["prediction"] for p in predictions] == [r["output"] for r in rows]
     assert {p["finish"] for p in predictions} == {"eos"}
     assert metrics["well_formed"] == len(rows) and metrics["finish"] == {"eos": len(rows)}
-    assert json.loads((tmp_path / "predict.json").read_text())["cells"]["ja"]["TCREE"] == {
-        "rows": 1, "well_formed": 1, "truncated": 0}
+    saved = json.loads((tmp_path / "predict.json").read_text())
+    assert saved["cells"]["ja"]["TCREE"] == {"rows": 1, "well_formed": 1, "truncated": 0}
+    telemetry = json.loads((tmp_path / "logs" / "predict.json").read_text())
+    assert telemetry == metrics["telemetry"] and metrics["new_tokens_per_s"] == telemetry["new_tokens_per_s"] > 0
+    assert saved == {k: v for k, v in metrics.items() if k not in ("telemetry", "new_tokens_per_s")}
+    assert not [k for k in saved if k.endswith("_s")] and saved["model"] == model.name  # results only, no absolute path
+
+
+def test_predicting_twice_writes_the_same_bytes(tmp_path, memorised):
+    from accelerate.state import PartialState
+
+    model, rows = memorised
+    test = write(tmp_path / "test.jsonl", sample_records()[::30] + rows)
+    outputs = []
+    for name in ("first", "second"):
+        run(PredictConfig(model=str(model), batch_size=3, max_new_tokens=12, threads=1), test,
+            tmp_path / f"{name}.jsonl", tmp_path / f"{name}.json")
+        PartialState._reset_state()
+        outputs.append([(tmp_path / f"{name}.{ext}").read_bytes() for ext in ("jsonl", "json")])
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0][0].splitlines()) == len(rows) + len(sample_records()[::30])
+
+
+def test_extract_needs_only_the_model_folder(tmp_path, memorised):
+    import shutil
+
+    model, rows = memorised
+    ner = Sample.from_record(rows[0])
+    assert Generator(model).settings == Settings(max_new_tokens=128, stop_strings=("\n",))  # written by training
+    result = extract_from_folder(ner.text, "NER", model)
+    assert (result.text_label, result.pairs, result.error) == (ner.text_label, ner.pairs, None)
+    short = tmp_path / "short"
+    shutil.copytree(model, short)
+    config = json.loads((short / "generation_config.json").read_text())
+    (short / "generation_config.json").write_text(json.dumps({**config, "max_new_tokens": 2}))
+    truncated = extract_from_folder(ner.text, "NER", short)
+    assert len(Generator(short).tokenizer(truncated.raw, add_special_tokens=False)["input_ids"]) <= 2
+    assert truncated.raw and ner.output.startswith(truncated.raw) and truncated.error
 
 
 def test_batched_generation_matches_one_by_one(tiny_model_dir):  # noqa: F811

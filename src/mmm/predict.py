@@ -10,6 +10,10 @@ in the model's target format), ``target`` and ``finish`` (``eos``, ``newline`` o
 
 Under ``accelerate launch`` with several processes each rank generates a slice and rank 0
 writes the file; run as a plain script it is one process.
+
+The metrics file holds results only (counts), so predicting twice with the same inputs on the
+same machine writes the same bytes (:mod:`mmm.modeling.determinism`); generation time and
+throughput go to the untracked run log (``mmm.runlog``, name ``predict``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mmm import runlog
 from mmm.io import read_records, write_json, write_jsonl
+from mmm.modeling.card import portable_path
+from mmm.modeling.determinism import reproducible
 from mmm.modeling.generation import Engine
 from mmm.modeling.loading import DTYPES, read_format
 from mmm.modeling.sequence import dataset_for_task, encode_prompt, parse_prediction
@@ -146,16 +153,22 @@ def well_formed(prediction: str, record: dict, target: str) -> bool:
     return True
 
 
-def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics_path: str | Path) -> dict[str, Any]:
-    """Predict the (capped) test set; rank 0 writes predictions and metrics."""
+def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics_path: str | Path,
+        log_dir: str | Path | None = None) -> dict[str, Any]:
+    """Predict the (capped) test set; rank 0 writes predictions and metrics.
+
+    Returns, on rank 0, the metrics written plus ``telemetry`` (times and throughput, also
+    written to the run log in ``log_dir``) and its ``new_tokens_per_s`` for the summary line."""
+    with reproducible(cfg.seed, cfg.threads):
+        return _run(cfg, test_path, out_path, metrics_path, log_dir)
+
+
+def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics_path: str | Path,
+         log_dir: str | Path | None) -> dict[str, Any]:
     from accelerate import PartialState
     from accelerate.utils import gather_object
 
-    import torch
-
     wall_start = time.perf_counter()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     state = PartialState(cpu=cpu_world())
     records = read_records(test_path)
     chosen = cap_per_cell(records, cfg.max_rows_per_cell, cfg.seed)
@@ -170,7 +183,7 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
     if state.num_processes > 1:
         rows = gather_object(rows)
     generate_time = time.perf_counter() - start
-    metrics: dict[str, Any] = {}
+    result: dict[str, Any] = {}
     if state.is_main_process:
         new_tokens = sum(row.pop("_new_tokens") for row in rows)
         cells: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
@@ -181,7 +194,7 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
                 "truncated": sum(r["finish"] == "max_new_tokens" for r in group),
             }
         metrics = {
-            "model": cfg.model,
+            "model": portable_path(cfg.model),
             "target": generator.target,
             "test_rows": len(records),
             "predicted_rows": len(rows),
@@ -189,16 +202,20 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
             "well_formed": sum(c["well_formed"] for lang in cells.values() for c in lang.values()),
             "finish": dict(Counter(r["finish"] for r in rows)),
             "new_tokens": new_tokens,
-            "new_tokens_per_s": round(new_tokens / generate_time, 1) if generate_time > 0 else None,
-            "generate_time_s": round(generate_time, 1),
-            "wall_time_s": round(time.perf_counter() - wall_start, 1),
             "processes": state.num_processes,
             "cells": dict(cells),
         }
         write_jsonl(out_path, rows)
         write_json(metrics_path, metrics)
+        telemetry = {
+            "generate_time_s": round(generate_time, 1),
+            "wall_time_s": round(time.perf_counter() - wall_start, 1),
+            "new_tokens_per_s": round(new_tokens / generate_time, 1) if generate_time > 0 else None,
+        }
+        runlog.write(log_dir, "predict", telemetry)
+        result = {**metrics, "telemetry": telemetry, "new_tokens_per_s": telemetry["new_tokens_per_s"]}
     state.wait_for_everyone()
-    return metrics
+    return result
 
 
 def _group(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -218,8 +235,10 @@ class Extraction:
     error: str | None = None
 
 
-def extract(text: str, task: str, generator: Generator, max_new_tokens: int = 128) -> Extraction:
-    """Run the model on one plain text with an instruction word (``NER``, ``Sentiment Adj``...)."""
+def extract(text: str, task: str, generator: Generator, max_new_tokens: int | None = None) -> Extraction:
+    """Run the model on one plain text with an instruction word (``NER``, ``Sentiment Adj``...).
+
+    ``max_new_tokens`` None: the budget the model folder ships."""
     dataset = dataset_for_task(task)
     input_ = format_input(text, task)
     raw = generator.generate([input_], max_new_tokens=max_new_tokens, batch_size=1)[0].text
@@ -228,3 +247,9 @@ def extract(text: str, task: str, generator: Generator, max_new_tokens: int = 12
     except FormatError as exc:
         return Extraction(input_, raw, generator.target, error=str(exc))
     return Extraction(input_, raw, generator.target, parsed.text_label, parsed.pairs)
+
+
+def extract_from_folder(text: str, task: str, model_dir: str | Path, max_new_tokens: int | None = None) -> Extraction:
+    """``mmm extract`` with nothing but a model folder: format, budget and stop rule are the folder's."""
+    dataset_for_task(task)  # an unknown task fails before the model is loaded
+    return extract(text, task, Generator(model_dir), max_new_tokens)
