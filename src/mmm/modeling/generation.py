@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,11 +57,10 @@ class Output:
 class Engine:
     """A model and its left-padding tokenizer, loaded once, answering batches of token-id prompts."""
 
-    model_dir: Path
     tokenizer: Any
     model: Any
     device: Any
-    eos_ids: frozenset[int] = field(default_factory=frozenset)
+    eos_ids: frozenset[int]  # the tokenizer's EOS and every EOS id of the model's generation config
 
     @classmethod
     def load(cls, model_dir: str | Path, dtype: str = "float32", device: Any = "cpu") -> "Engine":
@@ -72,7 +71,7 @@ class Engine:
         configured = model.generation_config.eos_token_id
         eos = set(configured if isinstance(configured, (list, tuple)) else [] if configured is None else [configured])
         eos.add(tokenizer.eos_token_id)
-        return cls(folder, tokenizer, model, device, frozenset(eos))
+        return cls(tokenizer, model, device, frozenset(eos))
 
     def folder_settings(self) -> Settings:
         """The generation settings the folder ships (``generation_config.json``).
