@@ -156,7 +156,7 @@ def train(
     params: Path = typer.Option(Path("params.yaml"), help="params file with a 'train' section"),
     train_file: Path = typer.Option(Path("data/processed/split/train.jsonl"), "--train", help="training records"),
     out: Path = typer.Option(Path("models/oiellm"), help="folder for the merged safetensors model"),
-    metrics: Path = typer.Option(Path("metrics/train.json"), help="throughput, loss and per-rank counts"),
+    metrics: Path = typer.Option(Path("metrics/train.json"), help="losses and per-rank counts (times go to logs/train.json)"),
     curve: Path = typer.Option(Path("metrics/train_loss.csv"), help="loss by step (a DVC plot)"),
     plot: Path = typer.Option(Path("reports/train_loss.png"), help="the loss curve as a PNG"),
 ) -> None:
@@ -167,7 +167,7 @@ def train(
 
     try:
         cfg = TrainConfig.from_params(params_mod.load(params).get("train"))
-        result = run_training(cfg, Paths(train_file, out, metrics, curve, plot))
+        result = run_training(cfg, Paths(train_file, out, metrics, curve, plot), log_dir=Path("logs"))
     except (InputError, ModelDirError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     if result:  # main process only
@@ -181,7 +181,7 @@ def predict(
     test_file: Path = typer.Option(Path("data/processed/split/test.jsonl"), "--test", help="test records"),
     model: Path | None = typer.Option(None, help="model folder (default: predict.model in params)"),
     out: Path = typer.Option(Path("data/processed/predictions.jsonl"), help="predictions JSONL (the evaluator's input)"),
-    metrics: Path = typer.Option(Path("metrics/predict.json"), help="counts, well-formed rate, tokens/s"),
+    metrics: Path = typer.Option(Path("metrics/predict.json"), help="counts and well-formed rate (times go to logs/predict.json)"),
 ) -> None:
     """Batched greedy generation over the test set."""
     from dataclasses import replace
@@ -191,7 +191,7 @@ def predict(
 
     try:
         cfg = PredictConfig.from_params(params_mod.load(params).get("predict"))
-        result = run(replace(cfg, model=str(model)) if model else cfg, test_file, out, metrics)
+        result = run(replace(cfg, model=str(model)) if model else cfg, test_file, out, metrics, log_dir=Path("logs"))
     except (InputError, ModelDirError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     if result:
@@ -204,7 +204,7 @@ def extract(
     text: str = typer.Argument(..., help="plain text (without /INSTRUCT)"),
     task: str = typer.Option("NER", help="instruction word: NER, Sentiment Adj, Relation Extraction, ..."),
     model: Path = typer.Option(Path("models/oiellm"), help="a trained OIELLM folder"),
-    max_new_tokens: int = typer.Option(128, help="generation budget"),
+    max_new_tokens: int | None = typer.Option(None, help="generation budget (default: the model folder's generation_config.json)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of text"),
 ) -> None:
     """Extract the text-level label and word-level pairs from one text."""
@@ -212,11 +212,11 @@ def extract(
 
     from mmm.modeling.loading import ModelDirError
     from mmm.modeling.sequence import dataset_for_task
-    from mmm.predict import Generator, extract as run_extract
+    from mmm.predict import extract_from_folder
 
     try:
         dataset_for_task(task)
-        result = run_extract(text, task, Generator(model), max_new_tokens)
+        result = extract_from_folder(text, task, model, max_new_tokens)
     except (ModelDirError, ValueError) as exc:
         fail(str(exc))
     if as_json:
