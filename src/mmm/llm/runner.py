@@ -26,9 +26,6 @@ from mmm.llm.local import LocalModel, LogitsHook
 from mmm.llm.types import Completion, Failure, LLMRequest, LLMResult
 
 log = logging.getLogger(__name__)
-for _noisy in ("httpx2", "httpx", "openai"):  # one INFO line per HTTP request drowns the progress bar
-    if logging.getLogger(_noisy).level == logging.NOTSET:
-        logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 
 RETRY_AFTER_CEILING_S = 120.0
