@@ -20,8 +20,7 @@ from mmm import registry, runlog
 from mmm.errors import IncompleteRun
 from mmm.io import InputError, Problem, iter_jsonl, read_samples, write_json, write_jsonl
 from mmm.llm import LLMConfig
-from mmm.llm.runner import budget_limits
-from mmm.llm.types import BATCH_PENDING, BUDGET
+from mmm.llm import pending
 from mmm.records import FormatError, Sample
 from mmm.translate import methods, quality
 from mmm.translate.types import LabelMode, MethodRun, Outcome, SourceRow, TokenCap, TranslateSettings
@@ -123,7 +122,7 @@ def translate_file(
     runlog.write(log_dir, log_name or run_log_name(out, metrics_path), {**telemetry, "summary": line})
     log.info(line)
     if metrics["pending"]:
-        raise IncompleteRun(line, pending_message(metrics, run, config))
+        raise IncompleteRun(line, pending.describe(metrics["pending_reasons"], len(rows), "rows", config, run.llm.values()))
     return metrics
 
 
@@ -161,7 +160,7 @@ def build_metrics(
 ) -> dict[str, Any]:
     """Results only (same inputs and answers, same metrics): counts, reasons, method stats, quality."""
     failures: Counter = Counter()
-    pending: Counter = Counter()
+    waiting: Counter = Counter()
     repairs: Counter = Counter(r for o in outcomes.values() if o.ok for r in o.repairs)
     by_dataset: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"input": 0, "translated": 0, "failed": 0, "pending": 0, "failures": Counter()})
@@ -173,7 +172,7 @@ def build_metrics(
             cell["translated"] += 1
         elif outcome.pending is not None:
             cell["pending"] += 1
-            pending[outcome.pending] += 1
+            waiting[outcome.pending] += 1
         else:
             cell["failed"] += 1
             cell["failures"].update(outcome.reasons)
@@ -185,8 +184,8 @@ def build_metrics(
         "input_rows": len(rows),
         "translated": translated,
         "failed": sum(c["failed"] for c in by_dataset.values()),
-        "pending": sum(pending.values()),  # not answered yet (budget, batches running): a rerun continues
-        "pending_reasons": dict(sorted(pending.items())),
+        "pending": sum(waiting.values()),  # not answered yet (budget, batches running): a rerun continues
+        "pending_reasons": dict(sorted(waiting.items())),
         "retention": round(translated / len(rows), 4) if rows else None,
         "failures": dict(sorted(failures.items())),
         "repairs": dict(sorted(repairs.items())),  # on translated rows (see mmm.translate.answer)
@@ -237,19 +236,6 @@ def summary_line(metrics: dict[str, Any], telemetry: dict[str, Any] | None = Non
         line += (f"; {name}: {summary['cache_hits']} cached, {summary['sent']} sent, "
                  f"{summary['prompt_tokens']}+{summary['completion_tokens']} tokens, ${summary['cost_usd']:.4f}")
     return line + f"; {telemetry['wall_time_s']:.1f}s, {telemetry['rows_per_s']} rows/s"
-
-
-def pending_message(metrics: dict[str, Any], run: MethodRun, config: LLMConfig) -> str:
-    """Why rows are pending and what to do: the line ``IncompleteRun`` ends with."""
-    why = []
-    if metrics["pending_reasons"].get(BUDGET):
-        why.append(f"{metrics['pending_reasons'][BUDGET]} not sent, the budget ({budget_limits(config)}) was reached")
-    if metrics["pending_reasons"].get(BATCH_PENDING):
-        batches = {b for s in run.llm.values() for b in s.pending_batches}
-        why.append(f"{metrics['pending_reasons'][BATCH_PENDING]} waiting on Batch API results "
-                   f"({len(batches)} batch(es) still running)")
-    return (f"{metrics['pending']} of {metrics['input_rows']} rows pending: {'; '.join(why)}; "
-            "the answers so far are cached: rerun to continue")
 
 
 SETTINGS_KEYS = {"method", "templates", "max_tokens", "temperature", "items"}
