@@ -186,6 +186,27 @@ def test_an_api_answer_missing_terms_is_reasked_once_then_fails_with_the_missing
     assert no_reask["failures"] == {"missing_terms": 2} and "reask" not in llm_log(files)
 
 
+def test_a_row_whose_reask_is_not_sent_yet_is_pending_not_missing_terms(
+        tmp_path, fake_openai, openai_config, files, rows, sample_dir):
+    translator = fake_openai.answer = AnchoredReference(rows, references(sample_dir, "en"))
+    ref = {r["id"]: Sample.from_record(r) for r in references(sample_dir, "en")}
+    row = Sample.from_record(rows[0])
+    translator.drop = {row.text: ref[row.id].entities()[0]}  # the first answer lacks a term; the re-ask fixes it
+    config = replace(openai_config, concurrency=1)
+    run(files, replace(config, cache_dir=str(tmp_path / "probe-cache")), settings(tmp_path))
+    every_prompt = fake_openai.completion_calls  # terms, texts and the one re-ask
+
+    with pytest.raises(IncompleteRun):
+        run(files, replace(config, max_requests=every_prompt - 1), settings(tmp_path))
+    metrics = json.loads(files["metrics"].read_text(encoding="utf-8"))
+    assert (metrics["translated"], metrics["failed"], metrics["pending"]) == (len(rows) - 1, 0, 1)
+    assert row.id not in {r["id"] for r in read_jsonl(files["out"])} and read_jsonl(files["failed"]) == []
+
+    before = fake_openai.completion_calls
+    done = run(files, config, settings(tmp_path))
+    assert fake_openai.completion_calls - before == 1 and done["translated"] == len(rows)
+
+
 @pytest.mark.parametrize(("answer", "reason"), [("テスト", "entity_invalid"), ("a;b", "entity_invalid"),
                                                  ("one two three " * 8, "entity_overlong")])
 def test_a_row_whose_entity_fails_is_kept_out_with_the_reason(tmp_path, fake_openai, openai_config, files, rows,
