@@ -19,8 +19,7 @@ from typing import Any
 from mmm import registry, runlog
 from mmm.errors import IncompleteRun
 from mmm.io import InputError, Problem, iter_jsonl, read_samples, write_json, write_jsonl
-from mmm.llm import LLMConfig
-from mmm.llm import pending
+from mmm.llm import LLMConfig, pending
 from mmm.records import FormatError, Sample
 from mmm.translate import methods, quality
 from mmm.translate.types import LabelMode, MethodRun, Outcome, SourceRow, TokenCap, TranslateSettings
