@@ -43,14 +43,16 @@ METHODS = ("one_shot", "anchored")
 def measure(item: str, spec: dict[str, Any], method: str, config: LLMConfig, work: Path) -> dict[str, Any]:
     settings = settings_from_params(params.section("translate"), method=method)
     out, failed = work / f"{method}-{item}.jsonl", work / f"{method}-{item}.failed.jsonl"
-    metrics = translate_file(ROOT / spec["input"], spec["to"], out, failed, settings, config)
+    metrics = translate_file(ROOT / spec["input"], spec["to"], out, failed, settings, config,
+                             log_dir=work / "logs", log_name=f"{method}-{item}")
+    llm = json.loads((work / "logs" / f"{method}-{item}.json").read_text(encoding="utf-8"))["llm"]  # run telemetry
     kept_path = work / f"{method}-{item}.kept.jsonl"
     result = filters.filter_file(out, spec["to"], kept_path, work / f"{method}-{item}.rejected.jsonl")
     sources = read_samples(ROOT / spec["input"])
     kept = {s.id: s for s in read_samples(kept_path)} if result.kept else {}
-    requests = sum(m["requests"] for m in metrics["llm"].values())
+    requests = sum(m["requests"] for m in llm.values())
     tokens = sum(m["prompt_tokens"] + m["completion_tokens"] + m["cached_prompt_tokens"] + m["cached_completion_tokens"]
-                 for m in metrics["llm"].values())
+                 for m in llm.values())
     row: dict[str, Any] = {
         "item": item, "method": method, "rows": len(sources), "translated": metrics["translated"],
         "kept": result.kept, "retention": round(result.kept / len(sources), 4) if sources else None,

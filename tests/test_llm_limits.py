@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -32,26 +31,57 @@ def test_token_bucket_refills_at_the_rate_and_allows_one_oversized_take():
     assert bucket.wait_time() == pytest.approx(5.0, abs=1e-6)
 
 
-def test_rate_limiter_holds_the_request_rate():
-    async def burst() -> float:
-        limiter = RateLimiter(requests_per_minute=1200, tokens_per_minute=None)  # 20/s, 1 s of burst
-        start = time.monotonic()
-        await asyncio.gather(*(limiter.acquire(1) for _ in range(30)))
-        return time.monotonic() - start
+class FakeTime:
+    """A clock and an async sleep that advances it instantly, recording every wait asked for."""
 
-    elapsed = asyncio.run(burst())
-    assert 0.45 <= elapsed < 2.0  # 20 at once, then 10 more at 20/s
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def test_rate_limiter_holds_the_request_rate():
+    time_ = FakeTime()
+    # 16/s: binary-exact steps, so the fake clock lands exactly where the bucket holds a whole request
+    limiter = RateLimiter(requests_per_minute=960, tokens_per_minute=None, clock=time_.clock, sleep=time_.sleep)
+
+    async def burst() -> None:
+        await asyncio.gather(*(limiter.acquire(1) for _ in range(30)))
+
+    asyncio.run(burst())
+    assert time_.waits == [0.0625] * 14  # 16 at once (1 s of burst), then one every 1/16 s
+    assert limiter.waited_s == time_.now == 0.875
+
+
+def test_rate_limiter_holds_the_token_rate_and_takes_back_unused_tokens():
+    time_ = FakeTime()
+    limiter = RateLimiter(None, tokens_per_minute=6000, clock=time_.clock, sleep=time_.sleep)  # 100 tokens/s
+
+    async def two() -> None:
+        await limiter.acquire(100)
+        limiter.settle(estimated=100, actual=40)  # 60 unused tokens go back
+        await limiter.acquire(100)
+
+    asyncio.run(two())
+    assert time_.waits == pytest.approx([0.4])  # 60 in the bucket, 40 more at 100/s
 
 
 def test_rate_limiter_pause_holds_everyone():
-    async def paused() -> float:
-        limiter = RateLimiter(None, None)
-        limiter.pause(0.3)
-        start = time.monotonic()
-        await asyncio.gather(limiter.acquire(1), limiter.acquire(1))
-        return time.monotonic() - start
+    time_ = FakeTime()
+    limiter = RateLimiter(None, None, clock=time_.clock, sleep=time_.sleep)
+    limiter.pause(0.3)
 
-    assert asyncio.run(paused()) >= 0.29
+    async def two() -> None:
+        await asyncio.gather(limiter.acquire(1), limiter.acquire(1))
+
+    asyncio.run(two())
+    assert time_.waits == pytest.approx([0.3])  # the first waits out the pause; the second then goes at once
 
 
 def test_budget_stops_at_max_requests_and_stays_stopped():

@@ -115,3 +115,38 @@ def test_apply_review_rejects_bad_cells(tmp_path):
     assert f"{sheet}:2: a: new_label 'music/film': label_has_delimiter" in result.output
     assert f"{sheet}:3: b: fill new_label or drop, not both" in result.output
     assert not overrides.exists()
+
+
+def test_a_budget_stop_leaves_texts_pending_and_a_rerun_labels_only_those(tmp_path, root, fake_openai, openai_config):
+    from dataclasses import replace
+
+    from mmm.errors import IncompleteRun
+    from mmm.tconer.run import run_label
+
+    fake_openai.answer = topic_for
+    rows = [{"id": f"t{i}", "text": f"Word{i} is a thing number {i}.", "pairs": [["thing", f"Word{i}"]]} for i in range(10)]
+    converted = tmp_path / "conv.jsonl"
+    converted.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("labels: {t9: reviewed topic}\ndrop: {}\n", encoding="utf-8")  # t9 is not answered in run 1
+    out, failed, metrics_path, logs = tmp_path / "en.jsonl", tmp_path / "failed.jsonl", tmp_path / "tconer_label.json", tmp_path / "logs"
+
+    def label(config) -> dict:
+        return run_label(converted, out, failed, metrics_path, config, root / "prompts" / "tconer" / "label.txt", overrides,
+                         LabelRules(), 8, log_dir=logs)
+
+    with pytest.raises(IncompleteRun) as stopped:
+        label(replace(openai_config, max_requests=4, concurrency=1))
+    assert stopped.value.exit_code == 75
+    assert "6 of 10 texts pending: 6 not sent, the budget (llm.max_requests=4) was reached" in str(stopped.value)
+    metrics = json.loads(metrics_path.read_text())
+    labelled = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert (metrics["labelled"], metrics["failed"], metrics["pending"]) == (4, 0, 6) and failed.read_text() == ""
+    assert labelled == ["t0", "t1", "t2", "t3"] and metrics["pending_reasons"] == {"budget": 6}
+    assert "llm" not in metrics and json.loads((logs / "tconer_label.json").read_text())["llm"]["sent"] == 4
+
+    before = fake_openai.completion_calls
+    second = label(openai_config)
+    assert fake_openai.completion_calls - before == 6  # only the unanswered texts
+    assert (second["labelled"], second["pending"]) == (10, 0) and second["human_changed_labels"] == 1
+    assert json.loads(out.read_text().splitlines()[-1])["output"].startswith("reviewed topic/NER/")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
+
 import pytest
 from translate_fakes import mapped_rows, read_jsonl, references, write_jsonl
 
+from mmm.errors import IncompleteRun
 from mmm.records import Sample
 from mmm.translate.anchor_prompts import AnchorConfigError, load_glossary, load_prompts
 from mmm.translate.run import settings_from_params, translate_file
@@ -83,12 +87,18 @@ def files(tmp_path, sample_dir, rows):
         "failed": tmp_path / "en.failed.jsonl",
         "metrics": tmp_path / "translate_en.json",
         "references": write_jsonl(tmp_path / "refs.jsonl", references(sample_dir, "en")),
+        "logs": tmp_path / "logs",
     }
 
 
 def run(files, config, settings_):
     return translate_file(files["input"], "en", files["out"], files["failed"], settings_, config, files["metrics"],
-                          files["references"])
+                          files["references"], log_dir=files["logs"])
+
+
+def llm_log(files, name: str = "translate_en") -> dict:
+    """The LLM steps' telemetry from the run log."""
+    return json.loads((files["logs"] / f"{name}.json").read_text(encoding="utf-8"))["llm"]
 
 
 def test_a_perfect_translator_keeps_every_row_with_one_request_per_distinct_entity(
@@ -103,10 +113,43 @@ def test_a_perfect_translator_keeps_every_row_with_one_request_per_distinct_enti
     assert metrics["quality"]["all"]["chrf"] == 100.0 and metrics["quality"]["all"]["entity_match"] == 1.0
     distinct = len({e for r in rows for e in Sample.from_record(r).entities()})
     assert metrics["method_stats"]["entities"]["distinct"] == distinct
-    assert metrics["llm"]["entities"]["sent"] + metrics["method_stats"]["entities"]["as_is"] == distinct
-    assert metrics["llm"]["text"]["sent"] == len(rows) and "reask" not in metrics["llm"]
-    assert len(translator.prompts) == metrics["llm"]["entities"]["sent"] + len(rows)
-    assert metrics["requests_per_translated_row"] == round((metrics["llm"]["entities"]["requests"] + len(rows)) / len(rows), 2)
+    llm = llm_log(files)
+    assert llm["entities"]["sent"] + metrics["method_stats"]["entities"]["as_is"] == distinct
+    assert llm["text"]["sent"] == len(rows) and "reask" not in llm
+    assert len(translator.prompts) == llm["entities"]["sent"] + len(rows)
+    assert "llm" not in metrics and metrics["method_stats"]["entities"]["pending"] == 0
+
+
+def test_one_budget_spans_terms_and_texts_and_pending_rows_wait_for_the_rerun(
+        tmp_path, fake_openai, openai_config, files, rows, sample_dir):
+    fake_openai.answer = AnchoredReference(rows, references(sample_dir, "en"))
+    config = replace(openai_config, concurrency=1)
+    run(files, replace(config, cache_dir=str(tmp_path / "probe-cache")), settings(tmp_path))
+    term_prompts = fake_openai.completion_calls - len(rows)  # every prompt of the job: terms, then one text per row
+    calls = fake_openai.completion_calls
+
+    def stopped_run(max_requests: int) -> dict:
+        nonlocal calls
+        with pytest.raises(IncompleteRun) as stopped:
+            run(files, replace(config, max_requests=max_requests), settings(tmp_path))
+        assert stopped.value.exit_code == 75 and "rerun to continue" in str(stopped.value)
+        sent, calls = fake_openai.completion_calls - calls, fake_openai.completion_calls
+        assert sent == max_requests  # the texts step gets only what the terms step left of the budget
+        metrics = json.loads(files["metrics"].read_text(encoding="utf-8"))
+        assert len(read_jsonl(files["out"])) + len(read_jsonl(files["failed"])) + metrics["pending"] == len(rows)
+        assert read_jsonl(files["failed"]) == [] and metrics["pending_reasons"] == {"budget": metrics["pending"]}
+        return metrics
+
+    terms_only = stopped_run(3)  # terms pending: every row waits, no text is sent
+    assert terms_only["pending"] == len(rows) and terms_only["method_stats"]["entities"]["pending"] == term_prompts - 3
+    two_texts = stopped_run(term_prompts - 3 + 2)  # the rest of the terms, then two texts
+    assert (two_texts["translated"], two_texts["pending"]) == (2, len(rows) - 2)
+    refs = {r["id"]: r for r in references(sample_dir, "en")}
+    assert all(r == refs[r["id"]] for r in read_jsonl(files["out"]))
+
+    done = run(files, config, settings(tmp_path))
+    assert fake_openai.completion_calls - calls == len(rows) - 2  # only the unanswered texts went out
+    assert (done["translated"], done["failed"], done["pending"]) == (len(rows), 0, 0)
 
 
 def test_the_glossary_wins_over_the_model_and_is_never_sent(tmp_path, fake_openai, openai_config, files, rows, sample_dir):
@@ -136,11 +179,32 @@ def test_an_api_answer_missing_terms_is_reasked_once_then_fails_with_the_missing
     assert [r["id"] for r in failed] == [rows[2]["id"]]
     assert failed[0]["reasons"] == ["missing_terms"] and lost_term in failed[0]["detail"]
     assert rows[0]["id"] in {r["id"] for r in read_jsonl(files["out"])}
-    assert metrics["llm"]["reask"]["sent"] == 2 and metrics["method_stats"]["texts"]["reasked"] == 2
+    assert llm_log(files)["reask"]["sent"] == 2 and metrics["method_stats"]["texts"]["reasked"] == 2
     assert metrics["failures"] == {"missing_terms": 1}
 
     no_reask = run(files, openai_config, settings(tmp_path, reask=False))
-    assert no_reask["failures"] == {"missing_terms": 2} and "reask" not in no_reask["llm"]
+    assert no_reask["failures"] == {"missing_terms": 2} and "reask" not in llm_log(files)
+
+
+def test_a_row_whose_reask_is_not_sent_yet_is_pending_not_missing_terms(
+        tmp_path, fake_openai, openai_config, files, rows, sample_dir):
+    translator = fake_openai.answer = AnchoredReference(rows, references(sample_dir, "en"))
+    ref = {r["id"]: Sample.from_record(r) for r in references(sample_dir, "en")}
+    row = Sample.from_record(rows[0])
+    translator.drop = {row.text: ref[row.id].entities()[0]}  # the first answer lacks a term; the re-ask fixes it
+    config = replace(openai_config, concurrency=1)
+    run(files, replace(config, cache_dir=str(tmp_path / "probe-cache")), settings(tmp_path))
+    every_prompt = fake_openai.completion_calls  # terms, texts and the one re-ask
+
+    with pytest.raises(IncompleteRun):
+        run(files, replace(config, max_requests=every_prompt - 1), settings(tmp_path))
+    metrics = json.loads(files["metrics"].read_text(encoding="utf-8"))
+    assert (metrics["translated"], metrics["failed"], metrics["pending"]) == (len(rows) - 1, 0, 1)
+    assert row.id not in {r["id"] for r in read_jsonl(files["out"])} and read_jsonl(files["failed"]) == []
+
+    before = fake_openai.completion_calls
+    done = run(files, config, settings(tmp_path))
+    assert fake_openai.completion_calls - before == 1 and done["translated"] == len(rows)
 
 
 @pytest.mark.parametrize(("answer", "reason"), [("テスト", "entity_invalid"), ("a;b", "entity_invalid"),
@@ -206,7 +270,7 @@ def test_open_domain_rows_get_their_labels_translated_as_terms_too(tmp_path, fak
     fake_openai.answer = answer
     source = write_jsonl(tmp_path / "tconer.jsonl", rows)
     metrics = translate_file(source, "ja", tmp_path / "ja.jsonl", tmp_path / "ja.failed.jsonl",
-                             settings(tmp_path), openai_config, tmp_path / "m.json")
+                             settings(tmp_path), openai_config, tmp_path / "m.json", log_dir=tmp_path / "logs")
 
     out = [Sample.from_record(r) for r in read_jsonl(tmp_path / "ja.jsonl")]
     assert len(out) == len(rows) and metrics["failed"] == 0
@@ -216,4 +280,5 @@ def test_open_domain_rows_get_their_labels_translated_as_terms_too(tmp_path, fak
         assert translated.entities() == [f"訳{e}" for e in original.entities()]
         assert all(e in translated.text for e in translated.entities())
     labels = {label for r in rows for label in [Sample.from_record(r).text_label, *Sample.from_record(r).word_labels()]}
-    assert metrics["method_stats"]["labels"]["distinct"] == len(labels) and metrics["llm"]["labels"]["sent"] == len(labels)
+    assert metrics["method_stats"]["labels"]["distinct"] == len(labels)
+    assert llm_log({"logs": tmp_path / "logs"}, "m")["labels"]["sent"] == len(labels)

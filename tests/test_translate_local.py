@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -20,7 +21,8 @@ def test_every_row_ends_in_out_or_failed_and_a_replay_needs_no_model(tmp_path, s
     out, failed, metrics_path = tmp_path / "out.jsonl", tmp_path / "failed.jsonl", tmp_path / "m.json"
     config = LLMConfig(backend="local", model="tiny", local_model_dir=str(tiny_model_dir),
                        cache_dir=str(tmp_path / "cache"), local_batch_size=4, progress=False)
-    metrics = translate_file(source, "zh", out, failed, SETTINGS, config, metrics_path)
+    metrics = translate_file(source, "zh", out, failed, SETTINGS, config, metrics_path, log_dir=tmp_path / "logs")
+    llm = json.loads((tmp_path / "logs" / "m.json").read_text(encoding="utf-8"))["llm"]  # named after the metrics file
 
     kept, lost = read_jsonl(out), read_jsonl(failed)
     assert sorted([r["id"] for r in kept] + [r["id"] for r in lost]) == sorted(r["id"] for r in rows)
@@ -28,11 +30,13 @@ def test_every_row_ends_in_out_or_failed_and_a_replay_needs_no_model(tmp_path, s
     assert sum(metrics["failures"].values()) >= metrics["failed"]
     assert set(metrics["failures"]) <= {"unparseable", "truncated", "empty_text", "untranslated", "label_changed",
                                         "pair_count_changed", "instruction_changed", "llm_empty"}
-    assert metrics["llm"]["translate"]["sent"] == 6 and metrics["llm"]["translate"]["completion_tokens"] > 0
+    assert llm["translate"]["sent"] == 6 and llm["translate"]["completion_tokens"] > 0 and "llm" not in metrics
 
     replayed = translate_file(source, "zh", out, failed, SETTINGS,
-                              replace(config, backend="replay", local_model_dir=str(tmp_path / "no-model")), metrics_path)
-    assert replayed["llm"]["translate"]["cache_hits"] == 6 and replayed["failures"] == metrics["failures"]
+                              replace(config, backend="replay", local_model_dir=str(tmp_path / "no-model")), metrics_path,
+                              log_dir=tmp_path / "logs")
+    llm = json.loads((tmp_path / "logs" / "m.json").read_text(encoding="utf-8"))["llm"]
+    assert llm["translate"]["cache_hits"] == 6 and replayed == metrics  # the same results, byte for byte
     assert read_jsonl(failed) == lost
 
     other = replace(SETTINGS, max_tokens=replace(SETTINGS.max_tokens, maximum=24, minimum=24))  # new prompts' params

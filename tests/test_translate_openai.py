@@ -11,6 +11,7 @@ from translate_fakes import TEMPLATES, ReferenceTranslator, mapped_rows, read_js
 from typer.testing import CliRunner
 
 from mmm.cli import app
+from mmm.errors import IncompleteRun
 from mmm.translate import template as templates
 from mmm.translate.run import settings_from_params, translate_file
 from mmm.translate.types import TranslateSettings
@@ -32,12 +33,18 @@ def files(tmp_path, sample_dir, en_rows):
         "failed": tmp_path / "translate" / "en.failed.jsonl",
         "metrics": tmp_path / "metrics" / "translate_en.json",
         "references": refs,
+        "logs": tmp_path / "logs",
     }
 
 
 def run(files, config, settings: TranslateSettings = SETTINGS, to: str = "en", references: bool = True) -> dict:
     return translate_file(files["input"], to, files["out"], files["failed"], settings, config, files["metrics"],
-                          files["references"] if references else None)
+                          files["references"] if references else None, log_dir=files.get("logs"))
+
+
+def run_log(files) -> dict:
+    """The run's telemetry (named after the metrics file, as the stage names it)."""
+    return json.loads((files["logs"] / "translate_en.json").read_text(encoding="utf-8"))
 
 
 def ids(path) -> list[str]:
@@ -53,11 +60,14 @@ def test_a_perfect_translator_keeps_every_row_with_reference_quality(fake_openai
     refs = {r["id"]: r for r in references(sample_dir, "en")}
     assert all(r == refs[r["id"]] for r in out)  # exactly the reference records, lang en
     assert (metrics["input_rows"], metrics["translated"], metrics["failed"], metrics["retention"]) == (18, 18, 0, 1.0)
-    assert metrics["by_dataset"]["TCREE"] == {"input": 3, "translated": 3, "failed": 0, "failures": {}}
+    assert metrics["by_dataset"]["TCREE"] == {"input": 3, "translated": 3, "failed": 0, "pending": 0, "failures": {}}
+    assert (metrics["pending"], metrics["pending_reasons"]) == (0, {})
     overall = metrics["quality"]["all"]
     assert (overall["rows_scored"], overall["chrf"], overall["entity_match"], overall["entity_in_reference_text"]) == (18, 100.0, 1.0, 1.0)
-    assert metrics["llm"]["translate"]["sent"] == 18 and metrics["direction"] == "ja-en"
+    assert run_log(files)["llm"]["translate"]["sent"] == 18 and metrics["direction"] == "ja-en"
     assert json.loads(files["metrics"].read_text()) == metrics
+    assert not {"llm", "tokens_per_translated_row", "requests_per_translated_row"} & set(metrics)  # telemetry: run log
+    assert run_log(files)["requests_per_translated_row"] == 1.0 and "18 sent" in run_log(files)["summary"]
     # the prompt: the paper's constraints, the matching one-shot example, the mapped labels, never the reference
     prompt = fake_openai.calls[0].prompt
     source_input, source_output = task_lines(prompt)
@@ -114,7 +124,7 @@ def test_a_fixed_parser_rereads_paid_answers_without_sending(fake_openai, openai
     assert first["failures"] == {"unparseable": 18}
     sent = fake_openai.completion_calls
     second = run(files, openai_config)  # same answers, from the cache
-    assert fake_openai.completion_calls == sent and second["llm"]["translate"]["cache_hits"] == 18
+    assert fake_openai.completion_calls == sent and run_log(files)["llm"]["translate"]["cache_hits"] == 18
     assert second["failures"] == {"unparseable": 18}
 
 
@@ -132,18 +142,67 @@ def test_server_faults_fail_rows_with_reasons_and_a_rerun_sends_only_those(fake_
     second = run(files, openai_config)
     assert fake_openai.completion_calls - before == 3  # only the failed rows went out again
     assert second["translated"] == 18 and read_jsonl(files["failed"]) == []
-    assert second["llm"]["translate"]["cache_hits"] == 15
+    assert run_log(files)["llm"]["translate"]["cache_hits"] == 15
 
 
-def test_a_budget_stop_fails_the_rest_resumably(fake_openai, openai_config, files, en_rows, sample_dir):
+def test_a_budget_stop_leaves_rows_pending_and_a_rerun_sends_only_those(fake_openai, openai_config, files, en_rows,
+                                                                        sample_dir):
     fake_openai.answer = ReferenceTranslator(en_rows, references(sample_dir, "en"), "ja-en")
-    first = run(files, replace(openai_config, max_requests=5, concurrency=1))
-    assert first["translated"] == 5 and first["failures"] == {"llm_budget": 13}
-    assert first["llm"]["translate"]["budget_stopped"] is True
-    assert {tuple(r["reasons"]) for r in read_jsonl(files["failed"])} == {("llm_budget",)}
+    with pytest.raises(IncompleteRun) as stopped:
+        run(files, replace(openai_config, max_requests=5, concurrency=1))
+    assert stopped.value.exit_code == 75
+    assert "13 of 18 rows pending: 13 not sent, the budget (llm.max_requests=5) was reached" in str(stopped.value)
+    assert "rerun to continue" in stopped.value.lines()[-1]
+    metrics = json.loads(files["metrics"].read_text())  # written before the stop
+    assert (metrics["translated"], metrics["failed"], metrics["pending"]) == (5, 0, 13)
+    assert metrics["pending_reasons"] == {"budget": 13} and metrics["failures"] == {}
+    assert sum(c["pending"] for c in metrics["by_dataset"].values()) == 13
+    out = read_jsonl(files["out"])
+    assert len(out) == 5 and read_jsonl(files["failed"]) == []  # pending rows are in neither file
+    refs, by_input = {r["id"]: r for r in references(sample_dir, "en")}, {r["input"]: r["id"] for r in en_rows}
+    answered = {by_input[task_lines(prompt)[0]] for prompt in fake_openai.answered}
+    assert {r["id"] for r in out} == answered and all(r == refs[r["id"]] for r in out)  # real answers only
+    assert run_log(files)["llm"]["translate"]["budget_stopped"] is True
+
+    before = fake_openai.completion_calls
     second = run(files, openai_config)
-    assert second["llm"]["translate"]["sent"] == 13 and second["translated"] == 18
+    assert fake_openai.completion_calls - before == 13 and run_log(files)["llm"]["translate"]["cache_hits"] == 5
+    assert (second["translated"], second["pending"]) == (18, 0) and read_jsonl(files["failed"]) == []
+    assert sorted(ids(files["out"])) == sorted(r["id"] for r in en_rows)
     assert sum(fake_openai.answered.values()) == 18  # no row answered twice
+
+
+def test_a_budget_stop_keeps_real_failures_apart_from_pending_rows(fake_openai, openai_config, files, en_rows,
+                                                                   sample_dir):
+    fake_openai.answer = ReferenceTranslator(en_rows, references(sample_dir, "en"), "ja-en")
+    fake_openai.faults = lambda call: Fault.BAD_REQUEST if call.index == 1 else None  # 4xx: a real failure
+    with pytest.raises(IncompleteRun):
+        run(files, replace(openai_config, max_requests=4, concurrency=1))
+    metrics = json.loads(files["metrics"].read_text())
+    assert (metrics["translated"], metrics["failed"], metrics["pending"]) == (3, 1, 14)
+    assert metrics["failures"] == {"llm_client_error": 1}
+    failed = read_jsonl(files["failed"])
+    assert [r["reasons"] for r in failed] == [["llm_client_error"]]
+    assert len(ids(files["out"])) + len(failed) + metrics["pending"] == len(en_rows)
+    assert not set(ids(files["out"])) & {r["id"] for r in failed}
+
+
+def test_pending_batches_stop_the_run_and_a_later_run_collects(fake_openai, openai_config, files, en_rows, sample_dir):
+    fake_openai.answer = ReferenceTranslator(en_rows, references(sample_dir, "en"), "ja-en")
+    config = replace(openai_config, batch=True)
+    with pytest.raises(IncompleteRun) as stopped:
+        run(files, config)
+    assert "18 waiting on Batch API results (1 batch(es) still running)" in str(stopped.value)
+    assert read_jsonl(files["out"]) == [] and read_jsonl(files["failed"]) == []
+    assert json.loads(files["metrics"].read_text())["pending_reasons"] == {"batch_pending": 18}
+    with pytest.raises(IncompleteRun):  # still running: nothing is submitted twice
+        run(files, config)
+    assert len(fake_openai.batches) == 1
+
+    fake_openai.complete_batches()
+    metrics = run(files, config)
+    assert (metrics["translated"], metrics["pending"]) == (18, 0) and len(fake_openai.batches) == 1
+    assert fake_openai.completion_calls == 18  # every row answered once, through the batch
 
 
 def test_tconer_labels_are_translated_by_the_model_with_the_same_number_of_pairs(fake_openai, openai_config, tmp_path):
@@ -212,7 +271,7 @@ def test_cli_translates_and_reports_a_missing_key_before_any_request(fake_openai
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "translate ja-en (one_shot): 18 rows -> 18 translated, 0 failed; chrF 100.0" in result.output
-    assert json.loads(files["metrics"].read_text())["llm"]["translate"]["backend"] == "openai"
+    assert "llm" not in json.loads(files["metrics"].read_text())
     assert fake_openai.calls[0].endpoint == "/v1/completions"
 
 

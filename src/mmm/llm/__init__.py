@@ -12,7 +12,8 @@ See ``runner.py`` for the flow, ``cache.py`` for what is stored, ``config.py`` f
                           desc="translate en")
     for result in report.results.values():   # one per request id, in request order
         result.text or (result.error, result.detail)   # error: a reason from mmm.llm.types
-    write_json("metrics/....json", report.summary.to_metrics())
+    runlog.write(log_dir, "translate_en", {"llm": report.summary.to_metrics()})  # telemetry: the run log
+    # a result with ``result.pending`` (budget reached, batch running) is not a failure: a rerun answers it
 
 Raises ``LLMConfigError`` (missing key or model, replay misses: ``ReplayMissError``) before any
 request is sent; server trouble never raises, it becomes failed results with reasons.
@@ -21,7 +22,7 @@ request is sent; server trouble never raises, it becomes failed results with rea
 from mmm.llm.cache import ResponseCache, cache_key
 from mmm.llm.config import LLMConfig, LLMConfigError, Price, api_key_from_env
 from mmm.llm.local import LogitsHook
-from mmm.llm.runner import ReplayMissError, RunReport, RunSummary, run_requests
+from mmm.llm.runner import ReplayMissError, RunReport, RunSummary, new_budget, run_requests
 from mmm.llm.types import GenParams, LLMRequest, LLMResult
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "RunSummary",
     "api_key_from_env",
     "cache_key",
+    "new_budget",
     "run_requests",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mmm.llm.config import Price
@@ -64,11 +64,23 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """rpm + tpm buckets and a shared pause after 429s; one instance per run, used by all workers."""
+    """rpm + tpm buckets and a shared pause after 429s; one instance per run, used by all workers.
 
-    def __init__(self, requests_per_minute: float | None, tokens_per_minute: float | None):
-        self.requests = TokenBucket(requests_per_minute) if requests_per_minute else None
-        self.tokens = TokenBucket(tokens_per_minute) if tokens_per_minute else None
+    ``clock`` and ``sleep`` are injectable so tests can check the waits it asks for without
+    waiting (real timing is measured in ``benchmarks/bench_llm_limits.py``).
+    """
+
+    def __init__(
+        self,
+        requests_per_minute: float | None,
+        tokens_per_minute: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ):
+        self.requests = TokenBucket(requests_per_minute, clock) if requests_per_minute else None
+        self.tokens = TokenBucket(tokens_per_minute, clock) if tokens_per_minute else None
+        self.clock = clock
+        self.sleep = sleep
         self.paused_until = 0.0
         self._lock = asyncio.Lock()
         self.waited_s = 0.0
@@ -77,14 +89,14 @@ class RateLimiter:
         async with self._lock:  # first come, first served: no worker starves behind later ones
             while True:
                 delay = max(
-                    self.paused_until - time.monotonic(),
+                    self.paused_until - self.clock(),
                     self.requests.wait_time(1) if self.requests else 0.0,
                     self.tokens.wait_time(tokens) if self.tokens else 0.0,
                 )
                 if delay <= 0:
                     break
                 self.waited_s += delay
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
             if self.requests:
                 self.requests.take(1)
             if self.tokens:
@@ -97,7 +109,7 @@ class RateLimiter:
 
     def pause(self, seconds: float) -> None:
         """Hold every worker back (the server said Retry-After)."""
-        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+        self.paused_until = max(self.paused_until, self.clock() + seconds)
 
 
 @dataclass

@@ -26,9 +26,6 @@ from mmm.llm.local import LocalModel, LogitsHook
 from mmm.llm.types import Completion, Failure, LLMRequest, LLMResult
 
 log = logging.getLogger(__name__)
-for _noisy in ("httpx2", "httpx", "openai"):  # one INFO line per HTTP request drowns the progress bar
-    if logging.getLogger(_noisy).level == logging.NOTSET:
-        logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 
 RETRY_AFTER_CEILING_S = 120.0
@@ -40,7 +37,7 @@ class ReplayMissError(LLMConfigError):
 
 @dataclass
 class RunSummary:
-    """What a run did; ``to_metrics()`` is what stages write to ``metrics/``."""
+    """What a run did (telemetry); ``to_metrics()`` is what stages write to the run log (``mmm.runlog``)."""
 
     backend: str
     model: str
@@ -107,9 +104,14 @@ def run_requests(
     desc: str = "llm",
     *,
     logits_hook: LogitsHook | None = None,
+    budget: Budget | None = None,
 ) -> RunReport:
     """Answer every request; see the module docstring. Raises ``LLMConfigError`` before any work
-    when the run cannot succeed (missing key, missing model, replay misses)."""
+    when the run cannot succeed (missing key, missing model, replay misses).
+
+    ``budget``: share one ``new_budget(config)`` between the calls of a multi-step job, so
+    ``max_requests``/``max_cost_usd`` bound the job, not each call; None: a budget of its own.
+    """
     started = time.perf_counter()
     _require_unique_ids(requests)
     summary = RunSummary(backend=config.backend, model=config.model, family=config.family, requests=len(requests))
@@ -144,7 +146,7 @@ def run_requests(
             )
         if config.backend == "openai":
             api_key_from_env()  # a clear error before anything is sent
-        run = _Run(config, cache, summary, desc, total=len(work))
+        run = _Run(config, cache, summary, desc, total=len(work), budget=budget or new_budget(config))
         try:
             if config.backend == "local":
                 outcomes = run.local(work, logits_hook)
@@ -176,18 +178,12 @@ def run_requests(
 class _Run:
     """State shared by one run's workers: cache, budget, counters, progress bar."""
 
-    def __init__(self, config: LLMConfig, cache: ResponseCache, summary: RunSummary, desc: str, total: int):
+    def __init__(self, config: LLMConfig, cache: ResponseCache, summary: RunSummary, desc: str, total: int,
+                 budget: Budget):
         self.config = config
         self.cache = cache
         self.summary = summary
-        price_factor = config.batch_price_factor if (config.batch and config.backend == "openai") else 1.0
-        price = config.price()
-        if config.max_cost_usd is not None and price is None and config.backend == "openai":
-            raise LLMConfigError(
-                f"llm.max_cost_usd is set but llm.prices has no entry for model {config.model!r}; "
-                "add its input/output USD per 1M tokens, or drop max_cost_usd"
-            )
-        self.budget = Budget(config.max_requests, config.max_cost_usd, price, price_factor)
+        self.budget = budget
         self.failed_so_far = 0
         self.batch_problems: dict[str, str] = {}
         self.bar = _progress(config, desc, total)
@@ -387,6 +383,18 @@ class _Run:
         log.info("batch %s %s: %d answered, %d failed", state.batch_id, status, len(good), len(results) - len(good))
 
 
+def new_budget(config: LLMConfig) -> Budget:
+    """The spending ceilings of ``config`` (``max_requests``, ``max_cost_usd``), nothing spent yet."""
+    price_factor = config.batch_price_factor if (config.batch and config.backend == "openai") else 1.0
+    price = config.price()
+    if config.max_cost_usd is not None and price is None and config.backend == "openai":
+        raise LLMConfigError(
+            f"llm.max_cost_usd is set but llm.prices has no entry for model {config.model!r}; "
+            "add its input/output USD per 1M tokens, or drop max_cost_usd"
+        )
+    return Budget(config.max_requests, config.max_cost_usd, price, price_factor)
+
+
 def _result(request_id: str, completion: Completion, cached: bool) -> LLMResult:
     return LLMResult(
         id=request_id,
@@ -407,13 +415,18 @@ def _require_unique_ids(requests: Sequence[LLMRequest]) -> None:
         raise ValueError(f"{len(duplicates)} request id(s) occur more than once: {shown}")
 
 
-def _budget_detail(config: LLMConfig) -> str:
+def budget_limits(config: LLMConfig) -> str:
+    """The run's spending ceilings as the user set them, e.g. ``llm.max_requests=5``."""
     limits = []
     if config.max_requests is not None:
-        limits.append(f"max_requests={config.max_requests}")
+        limits.append(f"llm.max_requests={config.max_requests}")
     if config.max_cost_usd is not None:
-        limits.append(f"max_cost_usd={config.max_cost_usd}")
-    return f"not sent: the run's budget ({', '.join(limits)}) was reached; rerun to continue"
+        limits.append(f"llm.max_cost_usd={config.max_cost_usd}")
+    return ", ".join(limits)
+
+
+def _budget_detail(config: LLMConfig) -> str:
+    return f"not sent: the run's budget ({budget_limits(config)}) was reached; rerun to continue"
 
 
 def _progress(config: LLMConfig, desc: str, total: int) -> Any:

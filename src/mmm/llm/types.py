@@ -19,6 +19,8 @@ BATCH_PENDING = "batch_pending"  # in a provider batch that has not finished; a 
 BATCH_FAILED = "batch_failed"  # the provider batch finished without an answer for this row
 
 RETRYABLE = frozenset({RATE_LIMIT, SERVER_ERROR, TIMEOUT, CONNECTION, EMPTY, BAD_RESPONSE})
+# Not failures: the prompt is not answered *yet* (stopped on purpose); a rerun answers it.
+PENDING = frozenset({BUDGET, BATCH_PENDING})
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,11 @@ class LLMResult:
     @property
     def ok(self) -> bool:
         return self.text is not None
+
+    @property
+    def pending(self) -> bool:
+        """Not answered yet because the run stopped on purpose (budget, batch still running)."""
+        return self.error in PENDING
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from mmm.llm import GenParams, LLMConfig, LLMRequest, run_requests
+from mmm.llm import GenParams, LLMConfig, LLMRequest, RunSummary, run_requests
 from mmm.records import LABEL_FORBIDDEN, format_input, format_output
 
 INSTRUCT = "NER"
@@ -84,6 +84,19 @@ def to_record(row: dict, label: str, model_label: str | None) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Labelled:
+    """``label_rows``' result: every row is in exactly one of ``records``, ``failed`` or ``pending``
+    (ids not answered yet: budget reached or batch running). ``metrics`` are results only; ``llm``
+    is the run's telemetry, for the run log."""
+
+    records: list[dict]
+    failed: list[dict]
+    pending: dict[str, str]  # id -> reason (mmm.llm.types.PENDING)
+    metrics: dict[str, Any]
+    llm: RunSummary
+
+
 def label_rows(
     rows: list[dict],
     config: LLMConfig,
@@ -91,15 +104,20 @@ def label_rows(
     overrides: Overrides,
     rules: LabelRules = LabelRules(),
     max_tokens: int = 8,
-) -> tuple[list[dict], list[dict], dict[str, Any]]:
-    """Label converted rows; returns ``(records, failed, metrics)``. Every row lands in one of the two lists."""
+) -> Labelled:
+    """Label converted rows and apply the overrides. A row whose answer is pending stays pending
+    whatever the overrides say: its record (``model_label``) is not known yet."""
     report = run_requests(build_requests(rows, template, max_tokens), config, desc="tconer-label")
     records: list[dict] = []
     failed: list[dict] = []
+    pending: dict[str, str] = {}
     reasons: Counter = Counter()
     changed = rescued = 0
     for row in rows:
         result = report.results[row["id"]]
+        if result.pending:
+            pending[row["id"]] = result.error or ""
+            continue
         model_label = normalise_label(result.text) if result.ok else None
         problem = f"llm_{result.error}" if not result.ok else label_problem(model_label or "", rules)
         if row["id"] in overrides.drop:
@@ -123,12 +141,13 @@ def label_rows(
         "input_rows": len(rows),
         "labelled": len(records),
         "failed": len(failed),
+        "pending": len(pending),  # not answered yet (budget, batches running): a rerun continues
+        "pending_reasons": dict(sorted(Counter(pending.values()).items())),
         "failures": dict(sorted(reasons.items())),
         "human_changed_labels": changed,
         "human_rescued_rows": rescued,
         "human_dropped_rows": reasons["dropped_by_reviewer"],
         "overrides_for_unknown_ids": unknown,
         "distinct_labels": len({r["output"].split("/", 1)[0] for r in records}),
-        "llm": report.summary.to_metrics(),
     }
-    return records, failed, metrics
+    return Labelled(records, failed, pending, metrics, report.summary)

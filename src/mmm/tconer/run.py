@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from pathlib import Path
 from typing import Any
 
-from mmm import offline
+from mmm import offline, runlog
+from mmm.errors import IncompleteRun
 from mmm.io import read_rows, write_json, write_jsonl
-from mmm.llm import LLMConfig
+from mmm.llm import LLMConfig, pending
 from mmm.tconer.convert import ConversionReport, convert, load_conversations
 from mmm.tconer.label import LabelRules, Overrides, label_rows
 
@@ -50,15 +52,28 @@ def run_label(
     overrides_path: str | Path,
     rules: LabelRules,
     max_tokens: int,
+    *,
+    log_dir: str | Path | None = None,
 ) -> dict[str, Any]:
+    """Label, write OUT, FAILED and the metrics (results only), then the run log
+    ``<log_dir>/<metrics stem>.json`` (LLM telemetry); raises ``IncompleteRun`` when rows are pending."""
+    started = time.perf_counter()
     rows = read_rows(converted, _converted_row)
     template = Path(template_path).read_text(encoding="utf-8")
     if "{text}" not in template:
         raise ValueError(f"{template_path}: the template has no {{text}} placeholder")
-    records, failed, metrics = label_rows(rows, config, template, Overrides.load(overrides_path), rules, max_tokens)
-    write_jsonl(out, records)
-    write_jsonl(failed_out, failed)
-    write_json(metrics_path, metrics)
+    done = label_rows(rows, config, template, Overrides.load(overrides_path), rules, max_tokens)
+    write_jsonl(out, done.records)
+    write_jsonl(failed_out, done.failed)
+    write_json(metrics_path, done.metrics)
+    metrics = done.metrics
+    line = (f"tconer label: {metrics['input_rows']} texts -> {metrics['labelled']} labelled, {metrics['failed']} failed, "
+            f"{metrics['pending']} pending; {done.llm.line('llm')}")
+    runlog.write(log_dir, Path(metrics_path).stem, {"wall_time_s": round(time.perf_counter() - started, 3),
+                                                   "llm": done.llm.to_metrics(), "summary": line})
+    log.info(line)
+    if done.pending:
+        raise IncompleteRun(line, pending.describe(metrics["pending_reasons"], len(rows), "texts", config, [done.llm]))
     return metrics
 
 

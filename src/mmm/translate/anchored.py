@@ -17,6 +17,10 @@ translated entities do not occur verbatim in the translated text. This method sp
 Failure reasons: ``entity_<r>``/``label_<r>`` (a term of the row failed: ``empty``, ``overlong``,
 ``invalid`` for a banned character, or an LLM reason), ``llm_<r>`` (the text request),
 ``missing_terms``, ``bad_format``, and the shared checks.
+
+One budget (``llm.max_requests``, ``llm.max_cost_usd``) spans all steps. A row is pending (not
+failed) while any of its terms, its text or its re-ask is unanswered because the budget was
+reached or a batch is still running; a rerun answers it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmm import registry
-from mmm.llm import GenParams, LLMConfig, LLMRequest, RunReport, run_requests
+from mmm.llm import GenParams, LLMConfig, LLMRequest, RunReport, new_budget, run_requests
+from mmm.llm.limits import Budget
+from mmm.llm.types import PENDING
 from mmm.records import FormatError, Sample
 from mmm.scripts import HAN_RE, KANA_RE
 from mmm.translate.anchor_prompts import (
@@ -88,7 +94,8 @@ def translate(rows: list[SourceRow], target: str, settings: TranslateSettings, c
     source = rows[0].sample.lang
     prompts = load_prompts(options.prompts, source, target)
     glossary = load_glossary(options.glossary, source, target)
-    terms = _Terms(prompts, glossary, options, settings, config)
+    budget = new_budget(config)
+    terms = _Terms(prompts, glossary, options, settings, config, budget)
     entities = terms.translate("entity", _distinct(e for r in rows for e in r.sample.entities()), TERM_BANNED)
     labels = terms.translate("label", _distinct(label for r in rows if r.labels == "translate" for label in _labels(r)),
                              LABEL_BANNED)
@@ -97,7 +104,10 @@ def translate(rows: list[SourceRow], target: str, settings: TranslateSettings, c
     ready: list[SourceRow] = []
     for row in rows:
         failed = _failed_terms(row, entities, labels)
-        if failed:
+        waiting = [r.reason for _, _, r in failed if r.reason in PENDING]
+        if waiting:
+            outcomes[row.id] = Outcome(row.id, pending=waiting[0])
+        elif failed:
             outcomes[row.id] = Outcome(row.id, reasons=sorted({f"{kind}_{r.reason}" for kind, _, r in failed}),
                                        answer=failed[0][2].answer,
                                        detail="; ".join(f"{kind} {term!r}: {r.reason}" for kind, term, r in failed))
@@ -106,7 +116,8 @@ def translate(rows: list[SourceRow], target: str, settings: TranslateSettings, c
 
     text_requests = {row.id: _text_request(row, prompts, entities, settings, target) for row in ready}
     hook = AnchorHook(target, "text", no_repeat_ngram=TEXT_NGRAM, term_bias=TERM_BIAS)
-    report = run_requests(list(text_requests.values()), config, desc=f"anchored texts {source}-{target}", logits_hook=hook)
+    report = run_requests(list(text_requests.values()), config, desc=f"anchored texts {source}-{target}", logits_hook=hook,
+                          budget=budget)
     answers = {row.id: report.results[text_requests[row.id].id] for row in ready}
     llm = {**terms.summaries, "text": report.summary}
 
@@ -114,9 +125,9 @@ def translate(rows: list[SourceRow], target: str, settings: TranslateSettings, c
     retry = [row for row in ready if answers[row.id].ok and _missing(answers[row.id].text, text_requests[row.id])]
     if retry and options.reask and not local:
         reasks = {row.id: _reask_request(row, prompts, entities, settings, target, answers[row.id].text) for row in retry}
-        second = run_requests(list(reasks.values()), config, desc=f"anchored re-ask {source}-{target}")
+        second = run_requests(list(reasks.values()), config, desc=f"anchored re-ask {source}-{target}", budget=budget)
         for row in retry:
-            if second.results[reasks[row.id].id].ok:
+            if second.results[reasks[row.id].id].ok or second.results[reasks[row.id].id].pending:
                 answers[row.id] = second.results[reasks[row.id].id]
         llm["reask"] = second.summary
 
@@ -135,8 +146,9 @@ class _Terms:
     """Step 1: glossary, as-is rule, then the model, for one kind of term at a time."""
 
     def __init__(self, prompts: AnchorPrompts, glossary: dict[str, str], options: AnchoredOptions,
-                 settings: TranslateSettings, config: LLMConfig):
+                 settings: TranslateSettings, config: LLMConfig, budget: Budget):
         self.prompts, self.glossary, self.options, self.settings, self.config = prompts, glossary, options, settings, config
+        self.budget = budget
         self.summaries: dict[str, Any] = {}
 
     def translate(self, kind: str, items: list[str], banned: str) -> dict[str, TermResult]:
@@ -153,7 +165,7 @@ class _Terms:
         if requests:
             report = run_requests(list(requests.values()), self.config,
                                   desc=f"anchored {PLURAL[kind]} {self.prompts.source}-{self.prompts.target}",
-                                  logits_hook=AnchorHook(self.prompts.target, kind, banned, TERM_NGRAM))
+                                  logits_hook=AnchorHook(self.prompts.target, kind, banned, TERM_NGRAM), budget=self.budget)
             self.summaries[PLURAL[kind]] = report.summary
             for item, request in requests.items():
                 results[item] = self._read(report, request.id, banned)
@@ -181,12 +193,13 @@ class _Terms:
     def stats(self, kind: str, results: dict[str, TermResult]) -> dict[str, Any]:
         failed: dict[str, int] = {}
         for r in results.values():
-            if r.translation is None:
+            if r.translation is None and r.reason not in PENDING:
                 failed[r.reason or "?"] = failed.get(r.reason or "?", 0) + 1
         return {"distinct": len(results),
                 **{origin: sum(1 for r in results.values() if r.origin == origin and r.translation is not None)
                    for origin in ("glossary", "as_is", "model")},
-                "failed": dict(sorted(failed.items()))}
+                "failed": dict(sorted(failed.items())),
+                "pending": sum(1 for r in results.values() if r.reason in PENDING)}
 
 
 def _failed_terms(row: SourceRow, entities: dict[str, TermResult],
@@ -238,6 +251,8 @@ def _missing(answer: str | None, request: LLMRequest) -> list[str]:
 
 def _assemble(row: SourceRow, result: Any, request: LLMRequest, entities: dict[str, TermResult],
               labels: dict[str, TermResult], target: str) -> Outcome:
+    if result.pending:
+        return Outcome(row.id, pending=result.error)
     if not result.ok:
         return Outcome(row.id, reasons=[f"llm_{result.error}"], detail=result.detail)
     text = first_line(result.text or "")

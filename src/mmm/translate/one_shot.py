@@ -50,6 +50,9 @@ def read_answers(rows: list[SourceRow], report: RunReport, template: PromptTempl
     outcomes: dict[str, Outcome] = {}
     for row in rows:
         result = report.results[row.id]
+        if result.pending:
+            outcomes[row.id] = Outcome(row.id, pending=result.error)
+            continue
         if not result.ok:
             outcomes[row.id] = Outcome(row.id, reasons=[f"llm_{result.error}"], detail=result.detail)
             continue

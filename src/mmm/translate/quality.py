@@ -9,6 +9,9 @@ Per sub-dataset and overall, over the rows that were translated and have a refer
   entity at the same pair position.
 * ``entity_in_reference_text``: share of translated entities that occur verbatim in the
   reference text (credits a correct rendering the reference's annotation happens to word differently).
+
+Rounded so that reruns give identical metrics files: chrF to 2 decimals (``CHRF_DECIMALS``), shares to 4
+(``SHARE_DECIMALS``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from mmm import registry
 from mmm.records import Sample
 
 ALL = "all"
+CHRF_DECIMALS = 2
+SHARE_DECIMALS = 4
 
 
 def score(translated: dict[str, Sample], references: dict[str, Sample], attempted: list[Sample]) -> dict[str, Any]:
@@ -65,8 +70,8 @@ def _score_group(ids: list[str], translated: dict[str, Sample], references: dict
 def _chrf(hyps: list[str], refs: list[str]) -> float | None:
     if not hyps:
         return None
-    return round(CHRF().corpus_score(hyps, [refs]).score, 2)
+    return round(CHRF().corpus_score(hyps, [refs]).score, CHRF_DECIMALS)
 
 
 def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+    return round(part / whole, SHARE_DECIMALS) if whole else None

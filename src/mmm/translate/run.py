@@ -1,21 +1,25 @@
 """Translating a file: read and check the rows, run the method, write OUT, FAILED and metrics.
 
-Every input id ends in exactly one of OUT (a translated MMM record in the target language) or
-FAILED (the input row plus ``reasons``, the raw ``answer`` and a ``detail``). Both files are
-rewritten whole on every run; what makes a rerun cheap is the LLM cache: answered prompts are
-replayed, so only failed and missing rows reach the model again.
+Every input id ends in exactly one of OUT (a translated MMM record in the target language),
+FAILED (the input row plus ``reasons``, the raw ``answer`` and a ``detail``) or pending (not
+answered yet: the budget was reached or Batch API results are not in; counted in the metrics,
+written nowhere, and the run raises ``IncompleteRun``). Both files are rewritten whole on every
+run; what makes a rerun cheap is the LLM cache: answered prompts are replayed, so only failed
+and pending rows reach the model again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from mmm import registry
+from mmm import registry, runlog
+from mmm.errors import IncompleteRun
 from mmm.io import InputError, Problem, iter_jsonl, read_samples, write_json, write_jsonl
-from mmm.llm import LLMConfig
+from mmm.llm import LLMConfig, pending
 from mmm.records import FormatError, Sample
 from mmm.translate import methods, quality
 from mmm.translate.types import LabelMode, MethodRun, Outcome, SourceRow, TokenCap, TranslateSettings
@@ -90,20 +94,44 @@ def translate_file(
     config: LLMConfig,
     metrics_path: str | Path | None = None,
     references: str | Path | None = None,
+    *,
+    log_dir: str | Path | None = None,
+    log_name: str | None = None,
 ) -> dict[str, Any]:
-    """Translate ``input_path`` into ``target``; returns the metrics (also written to ``metrics_path``)."""
+    """Translate ``input_path`` into ``target``; returns the metrics (also written to ``metrics_path``).
+
+    Run telemetry (requests, cache hits, tokens, cost, times) goes to the run log
+    ``<log_dir>/<log_name>.json`` (see ``run_log_name`` for the default name), never to the metrics.
+    Raises ``IncompleteRun`` after writing everything when rows are pending (budget reached,
+    batches still running), so a partial output is never taken for a finished one.
+    """
+    started = time.perf_counter()
     rows = read_source_rows(input_path, target)
     refs = load_references(references, target) if references else None
     method = methods.get(settings.method)
     run = method(rows, target, settings, config) if rows else MethodRun({}, {})
     outcomes = _accounted(rows, run, settings.method)
     write_jsonl(out, (outcomes[r.id].record for r in rows if outcomes[r.id].ok))
-    write_jsonl(failed, (_failed_row(r, outcomes[r.id]) for r in rows if not outcomes[r.id].ok))
+    write_jsonl(failed, (_failed_row(r, outcomes[r.id]) for r in rows if outcomes[r.id].failed))
     metrics = build_metrics(rows, outcomes, run, settings, target, refs)
     if metrics_path is not None:
         write_json(metrics_path, metrics)
-    log.info(summary_line(metrics))
+    telemetry = build_telemetry(run, metrics, time.perf_counter() - started)
+    line = summary_line(metrics, telemetry)
+    runlog.write(log_dir, log_name or run_log_name(out, metrics_path), {**telemetry, "summary": line})
+    log.info(line)
+    if metrics["pending"]:
+        raise IncompleteRun(line, pending.describe(metrics["pending_reasons"], len(rows), "rows", config, run.llm.values()))
     return metrics
+
+
+def run_log_name(out: str | Path, metrics_path: str | Path | None) -> str:
+    """The run log's name when the caller gives none: the metrics file's stem (the stage writes
+    ``metrics/translate_<item>.json``, so the log is ``translate_<item>``), else ``translate_<OUT stem>``.
+
+    OUT's stem alone is ambiguous (``en.jsonl`` and ``tconer/.../zh.jsonl`` vs ``zh.jsonl``), hence the metrics first.
+    """
+    return Path(metrics_path).stem if metrics_path is not None else f"translate_{Path(out).stem}"
 
 
 def _accounted(rows: list[SourceRow], run: MethodRun, method: str) -> dict[str, Outcome]:
@@ -129,30 +157,34 @@ def build_metrics(
     target: str,
     references: dict[str, Sample] | None,
 ) -> dict[str, Any]:
+    """Results only (same inputs and answers, same metrics): counts, reasons, method stats, quality."""
     failures: Counter = Counter()
+    waiting: Counter = Counter()
     repairs: Counter = Counter(r for o in outcomes.values() if o.ok for r in o.repairs)
-    by_dataset: dict[str, dict[str, Any]] = defaultdict(lambda: {"input": 0, "translated": 0, "failed": 0, "failures": Counter()})
+    by_dataset: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"input": 0, "translated": 0, "failed": 0, "pending": 0, "failures": Counter()})
     for row in rows:
         outcome = outcomes[row.id]
         cell = by_dataset[row.sample.dataset]
         cell["input"] += 1
         if outcome.ok:
             cell["translated"] += 1
+        elif outcome.pending is not None:
+            cell["pending"] += 1
+            waiting[outcome.pending] += 1
         else:
             cell["failed"] += 1
             cell["failures"].update(outcome.reasons)
             failures.update(outcome.reasons)
     translated = sum(c["translated"] for c in by_dataset.values())
-    llm = {name: summary.to_metrics() for name, summary in run.llm.items()}
-    requests = sum(m["requests"] for m in llm.values())
-    tokens = sum(m["prompt_tokens"] + m["completion_tokens"] + m["cached_prompt_tokens"] + m["cached_completion_tokens"]
-                 for m in llm.values())
     metrics: dict[str, Any] = {
         "direction": f"{rows[0].sample.lang}-{target}" if rows else f"?-{target}",
         "method": settings.method,
         "input_rows": len(rows),
         "translated": translated,
-        "failed": len(rows) - translated,
+        "failed": sum(c["failed"] for c in by_dataset.values()),
+        "pending": sum(waiting.values()),  # not answered yet (budget, batches running): a rerun continues
+        "pending_reasons": dict(sorted(waiting.items())),
         "retention": round(translated / len(rows), 4) if rows else None,
         "failures": dict(sorted(failures.items())),
         "repairs": dict(sorted(repairs.items())),  # on translated rows (see mmm.translate.answer)
@@ -160,9 +192,6 @@ def build_metrics(
             name: {**cell, "failures": dict(sorted(cell["failures"].items()))}
             for name, cell in sorted(by_dataset.items(), key=lambda kv: registry.DATASETS.index(kv[0]))
         },
-        "tokens_per_translated_row": round(tokens / translated, 1) if translated else None,
-        "requests_per_translated_row": round(requests / translated, 2) if translated else None,
-        "llm": llm,
     }
     if run.stats:
         metrics["method_stats"] = run.stats
@@ -172,19 +201,40 @@ def build_metrics(
     return metrics
 
 
-def summary_line(metrics: dict[str, Any]) -> str:
+def build_telemetry(run: MethodRun, metrics: dict[str, Any], wall_time_s: float) -> dict[str, Any]:
+    """What the run cost (the run log, not the metrics): each LLM step's summary, per-row rates, time."""
+    llm = {name: summary.to_metrics() for name, summary in run.llm.items()}
+    requests = sum(m["requests"] for m in llm.values())
+    tokens = sum(m["prompt_tokens"] + m["completion_tokens"] + m["cached_prompt_tokens"] + m["cached_completion_tokens"]
+                 for m in llm.values())
+    translated = metrics["translated"]
+    return {
+        "direction": metrics["direction"],
+        "method": metrics["method"],
+        "wall_time_s": round(wall_time_s, 3),
+        "rows_per_s": round(metrics["input_rows"] / wall_time_s, 2) if wall_time_s > 0 else None,
+        "tokens_per_translated_row": round(tokens / translated, 1) if translated else None,
+        "requests_per_translated_row": round(requests / translated, 2) if translated else None,
+        "llm": llm,
+    }
+
+
+def summary_line(metrics: dict[str, Any], telemetry: dict[str, Any] | None = None) -> str:
+    """One line for the terminal: the results, then (given ``telemetry``) cache hits and throughput."""
     reasons = ", ".join(f"{k} {v}" for k, v in metrics["failures"].items())
     line = (f"translate {metrics['direction']} ({metrics['method']}): {metrics['input_rows']} rows -> "
             f"{metrics['translated']} translated, {metrics['failed']} failed" + (f" ({reasons})" if reasons else ""))
+    if metrics["pending"]:
+        line += f", {metrics['pending']} pending"
     overall = (metrics.get("quality") or {}).get(quality.ALL)
     if overall and overall["rows_scored"]:
         line += f"; chrF {overall['chrf']}, entity match {overall['entity_match']}"
-    for name, summary in metrics["llm"].items():
+    if telemetry is None:
+        return line
+    for name, summary in telemetry["llm"].items():
         line += (f"; {name}: {summary['cache_hits']} cached, {summary['sent']} sent, "
                  f"{summary['prompt_tokens']}+{summary['completion_tokens']} tokens, ${summary['cost_usd']:.4f}")
-        if summary.get("budget_stopped"):
-            line += " (stopped by budget; rerun to continue)"
-    return line
+    return line + f"; {telemetry['wall_time_s']:.1f}s, {telemetry['rows_per_s']} rows/s"
 
 
 SETTINGS_KEYS = {"method", "templates", "max_tokens", "temperature", "items"}

@@ -33,7 +33,12 @@ class SourceRow:
 
 @dataclass
 class Outcome:
-    """How one row ended: ``record`` (the translated MMM record) or ``reasons`` why not."""
+    """How one row ended: ``record`` (the translated MMM record), ``reasons`` why not, or ``pending``.
+
+    ``pending`` (an LLM reason from ``mmm.llm.types.PENDING``: budget, batch_pending) means the
+    row is not answered yet because the run stopped on purpose; it is neither translated nor
+    failed, and a rerun picks it up.
+    """
 
     id: str
     record: dict[str, Any] | None = None
@@ -41,10 +46,15 @@ class Outcome:
     answer: str | None = None  # the model's raw answer, kept on failed rows for inspection
     detail: str | None = None
     repairs: list[str] = field(default_factory=list)  # deterministic fixes applied to the answer (counted in metrics)
+    pending: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.record is not None and not self.reasons
+        return self.record is not None and not self.reasons and self.pending is None
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok and self.pending is None
 
 
 @dataclass
