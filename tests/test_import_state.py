@@ -48,7 +48,5 @@ def test_importing_the_model_modules_changes_no_global_state():
     assert changed_by_import(MODEL_MODULES) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="mmm.llm.runner (imported by the mmm.llm package) sets the httpx/openai "
-                                       "logger levels at import; owned by the LLM backend work")
 def test_importing_the_local_backend_changes_no_global_state():
     assert changed_by_import(["mmm.llm.local"]) == {}

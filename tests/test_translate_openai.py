@@ -274,6 +274,18 @@ def test_cli_translates_and_reports_a_missing_key_before_any_request(fake_openai
     assert "llm" not in json.loads(files["metrics"].read_text())
     assert fake_openai.calls[0].endpoint == "/v1/completions"
 
+    # a budget stop exits 75 (DVC locks nothing), every row accounted for; the rerun finishes with what is left
+    budget = [*args[:-1], str(tmp_path / "cache-budget"), "--max-requests", "5"]
+    sent = fake_openai.completion_calls
+    result = CliRunner().invoke(app, budget)
+    assert result.exit_code == 75 and "incomplete:" in result.output and "Traceback" not in result.output
+    stopped = json.loads(files["metrics"].read_text())
+    assert stopped["pending"] == 13 and stopped["translated"] + stopped["failed"] + stopped["pending"] == 18
+    assert fake_openai.completion_calls - sent == 5
+    result = CliRunner().invoke(app, budget[:-2])
+    assert result.exit_code == 0, result.output
+    assert json.loads(files["metrics"].read_text())["pending"] == 0 and fake_openai.completion_calls - sent == 18
+
 
 def test_rows_whose_labels_are_not_mapped_are_refused_with_their_lines(fake_openai, openai_config, tmp_path, sample_dir):
     rows = mapped_rows(sample_dir, "zh", per_dataset=1)

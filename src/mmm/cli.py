@@ -20,6 +20,8 @@ app.add_typer(_tconer_app, name="tconer")
 
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpx2", "openai"):  # one INFO line per HTTP request otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def fail(message: str) -> None:
@@ -343,7 +345,8 @@ def translate(
     max_requests: int | None = typer.Option(None, help="stop after this many prompts sent; rerun to continue"),
     max_cost_usd: float | None = typer.Option(None, help="stop before the estimated cost passes this"),
 ) -> None:
-    """Translate MMM records with an LLM (the paper's one-shot prompt); every row ends in OUT or FAILED."""
+    """Translate MMM records with an LLM; every row ends in OUT, in FAILED or pending (exit 75, rerun to continue)."""
+    from mmm.errors import IncompleteRun
     from mmm.llm import LLMConfig, LLMConfigError
     from mmm.translate.run import settings_from_params, summary_line, translate_file
     from mmm.translate.template import TemplateError
@@ -353,7 +356,11 @@ def translate(
         settings = settings_from_params(data.get("translate"), method)
         llm = LLMConfig.from_params(data.get("llm"), backend=backend, base_url=base_url, model=model, cache_dir=cache,
                                     concurrency=concurrency, max_requests=max_requests, max_cost_usd=max_cost_usd)
-        result = translate_file(input_path, to, out, failed, settings, llm, metrics, references)
+        result = translate_file(input_path, to, out, failed, settings, llm, metrics, references, log_dir=Path("logs"))
+    except IncompleteRun as exc:  # budget reached or batches pending: exit 75 so DVC locks nothing; a rerun continues
+        for line in exc.lines():
+            typer.echo(f"incomplete: {line}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     except (InputError, LLMConfigError, TemplateError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     typer.echo(summary_line(result))

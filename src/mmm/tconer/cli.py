@@ -52,6 +52,7 @@ def label(
     cache_dir: Optional[str] = typer.Option(None),
 ) -> None:
     """Give every text an open-domain topic label with the LLM, then apply the human overrides."""
+    from mmm.errors import IncompleteRun
     from mmm.io import InputError
     from mmm.llm import LLMConfig, LLMConfigError
     from mmm.tconer.label import LabelRules
@@ -65,7 +66,11 @@ def label(
         result = run_label(converted, out, failed, metrics, llm, lab.get("template", "prompts/tconer/label.txt"),
                            cfg.get("overrides", "data/tconer/overrides.yaml"),
                            LabelRules(int(lab.get("max_words", 4)), int(lab.get("max_chars", 40))),
-                           int(lab.get("max_tokens", 8)))
+                           int(lab.get("max_tokens", 8)), log_dir=Path("logs"))
+    except IncompleteRun as exc:  # budget reached or batches pending: exit 75 so DVC locks nothing; a rerun continues
+        for line in exc.lines():
+            typer.echo(f"incomplete: {line}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     except (InputError, LLMConfigError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"tconer label: {result['input_rows']} texts -> {result['labelled']} labelled, {result['failed']} failed "
