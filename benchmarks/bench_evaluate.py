@@ -102,7 +102,7 @@ def main() -> None:
         size_mb = data.stat().st_size / 1e6
 
         def whole(mode: str) -> dict:
-            result = run.evaluate(predictions.read(data), EvalConfig(mode=mode))
+            result = run.evaluate(predictions.read(data), make("evaluate", mode=mode))
             write_json(Path(tmp) / f"metrics_{mode}.json", result)
             return result
 
@@ -110,8 +110,8 @@ def main() -> None:
         frame = None
         for name, fn in [
             ("read + check JSONL", lambda: predictions.read(data)),
-            ("score + audits + bootstrap (paper)", lambda: run.evaluate(frame, EvalConfig())),
-            ("score + audits + bootstrap (normalized)", lambda: run.evaluate(frame, EvalConfig(mode="normalized"))),
+            ("score + audits + bootstrap (paper)", lambda: run.evaluate(frame, make("evaluate"))),
+            ("score + audits + bootstrap (normalized)", lambda: run.evaluate(frame, make("evaluate", mode="normalized"))),
             ("whole run, paper: read -> metrics JSON", lambda: whole("paper")),
             ("whole run, normalized", lambda: whole("normalized")),
         ]:

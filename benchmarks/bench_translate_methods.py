@@ -35,13 +35,13 @@ from mmm import filters, params  # noqa: E402
 from mmm.io import read_samples  # noqa: E402
 from mmm.llm import LLMConfig  # noqa: E402
 from mmm.translate import quality  # noqa: E402
-from mmm.translate.run import load_references, settings_from_params, translate_file  # noqa: E402
+from mmm.translate.run import load_references, translate_file  # noqa: E402
 
 METHODS = ("one_shot", "anchored")
 
 
 def measure(item: str, spec: dict[str, Any], method: str, config: LLMConfig, work: Path) -> dict[str, Any]:
-    settings = settings_from_params(params.section("translate"), method=method)
+    settings = settings(params.section("translate"), method=method)
     out, failed = work / f"{method}-{item}.jsonl", work / f"{method}-{item}.failed.jsonl"
     metrics = translate_file(ROOT / spec["input"], spec["to"], out, failed, settings, config)
     kept_path = work / f"{method}-{item}.kept.jsonl"

@@ -12,6 +12,7 @@ from mmm.modeling.sequence import parse_prediction, target_text
 from mmm.predict import Generator, PredictConfig, cap_per_cell, run
 from mmm.records import Sample
 from mmm.train import Paths, TrainConfig, train
+from configs import make, settings
 
 runner = CliRunner()
 
@@ -24,7 +25,7 @@ def memorise(base: Path, out: Path, rows: list[dict], target: str = "joint", ste
     threads = torch.get_num_threads()
     train_file = out.parent / f"{out.name}.jsonl"
     train_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    cfg = TrainConfig(base_model=str(base), target=target, method="full", epochs=1000, max_steps=steps,
+    cfg = make("train", base_model=str(base), target=target, method="full", epochs=1000, max_steps=steps,
                       learning_rate=1e-2, per_device_batch_size=len(rows), lr_scheduler="constant_with_warmup",
                       warmup_ratio=0.0, save_dtype="float32", threads=1)
     try:
@@ -58,7 +59,7 @@ def test_predict_reproduces_what_training_taught(tmp_path, memorised):
     model, rows = memorised
     from accelerate.state import PartialState
 
-    metrics = run(PredictConfig(model=str(model), batch_size=2, max_new_tokens=80), write(tmp_path / "test.jsonl", rows),
+    metrics = run(make("predict", model=str(model), batch_size=2, max_new_tokens=80), write(tmp_path / "test.jsonl", rows),
                   tmp_path / "predictions.jsonl", tmp_path / "predict.json")
     PartialState._reset_state()
     predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from mmm import params as params_mod
 from mmm import profile
 from mmm.cli import app
+from configs import make, settings
 
 runner = CliRunner()
 
@@ -39,7 +40,7 @@ def test_the_paper_profile_gives_params_every_stage_loader_accepts(params_copy, 
     from mmm.predict import PredictConfig
     from mmm.split import SplitConfig
     from mmm.train import TrainConfig
-    from mmm.translate.run import settings_from_params
+    
 
     result = profile.apply(root / "params" / "paper.yaml", params_copy)
     assert result.written and result.changes
@@ -50,7 +51,7 @@ def test_the_paper_profile_gives_params_every_stage_loader_accepts(params_copy, 
     assert (data["tconer"]["hub_id"], data["tconer"]["max_texts"]) == ("Universal-NER/Pile-NER-type", 10000)
     llm = LLMConfig.from_params(data["llm"])
     assert (llm.backend, llm.api, llm.model) == ("openai", "chat", "gpt-3.5-turbo")
-    assert settings_from_params(data["translate"]).method == "one_shot"
+    assert settings(data["translate"]).method == "one_shot"
     split = SplitConfig.from_params(data["split"])
     assert split.requested("en", "TCONER") == 2000 and split.requested("en", "SCPOS-RW") == 500  # Table 3
     train = TrainConfig.from_params(data["train"])
@@ -58,7 +59,7 @@ def test_the_paper_profile_gives_params_every_stage_loader_accepts(params_copy, 
     assert train.base_model == "models/base/Meta-Llama-3-8B"
     predict = PredictConfig.from_params(data["predict"])
     assert (predict.dtype, predict.max_rows_per_cell) == ("float16", None)
-    EvalConfig(**{f.name: data["evaluate"][f.name] for f in fields(EvalConfig) if f.name in data["evaluate"]})
+    make("evaluate", **{f.name: data["evaluate"][f.name] for f in fields(EvalConfig) if f.name in data["evaluate"]})
     # the profile touches no section it does not name
     before = params_mod.load(root / "params.yaml")
     paper = params_mod.load(root / "params" / "paper.yaml")

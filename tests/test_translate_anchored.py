@@ -8,14 +8,15 @@ from translate_fakes import mapped_rows, read_jsonl, references, write_jsonl
 
 from mmm.records import Sample
 from mmm.translate.anchor_prompts import AnchorConfigError, load_glossary, load_prompts
-from mmm.translate.run import settings_from_params, translate_file
+from mmm.translate.run import translate_file
+from configs import make, settings
 
 EMPTY_GLOSSARY = "no-glossary"  # a directory without files: nothing pinned
 
 
 def settings(tmp_path, **anchored):
     options = {"glossary": str(tmp_path / EMPTY_GLOSSARY), **anchored}
-    return settings_from_params({"method": "anchored", "anchored": options})
+    return settings({"method": "anchored", "anchored": options})
 
 
 class AnchoredReference:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+
 
 import pytest
 from fake_openai import Fault
@@ -12,10 +12,11 @@ from typer.testing import CliRunner
 
 from mmm.cli import app
 from mmm.translate import template as templates
-from mmm.translate.run import settings_from_params, translate_file
+from mmm.translate.run import translate_file
 from mmm.translate.types import TranslateSettings
+from configs import make, settings, replace
 
-SETTINGS = settings_from_params({"templates": "prompts/translate"})
+SETTINGS = settings({"templates": "prompts/translate"})
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from mmm.tconer.label import LabelRules, Overrides, label_rows
 log = logging.getLogger(__name__)
 
 
-def load_source(files: list[str], hub_id: str | None = None, hub_split: str = "train", allow_network: bool = False) -> list[dict]:
+def load_source(files: list, hub_id: str | None, hub_split: str, allow_network: bool) -> list[dict]:
     """Pile-NER-type conversation records from local files and/or a hub id (e.g. Universal-NER/Pile-NER-type)."""
     records = [r for path in files for r in load_conversations(path)]
     if hub_id:
@@ -55,7 +55,7 @@ def run_label(
     template = Path(template_path).read_text(encoding="utf-8")
     if "{text}" not in template:
         raise ValueError(f"{template_path}: the template has no {{text}} placeholder")
-    records, failed, metrics = label_rows(rows, config, template, Overrides.load(overrides_path), rules, max_tokens)
+    records, failed, metrics = label_rows(rows, config, template, Overrides.load(overrides_path, rules), rules, max_tokens)
     write_jsonl(out, records)
     write_jsonl(failed_out, failed)
     write_json(metrics_path, metrics)

@@ -101,7 +101,7 @@ def map_all(samples: list[Sample], targets: list[str], source: str = "ja") -> di
 
 
 def run(input_path: str | Path, out_dir: str | Path, targets: list[str], metrics_path: str | Path | None,
-        source: str = "ja") -> dict[str, Any]:
+        source: str) -> dict[str, Any]:
     """Write ``out_dir/<target>.jsonl`` for every target; returns (and writes) the counts."""
     unknown = [t for t in targets if t not in registry.LANGS or t == source]
     if unknown or not targets:
