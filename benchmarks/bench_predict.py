@@ -65,7 +65,7 @@ def main() -> None:
     for name, batch_size in (("one_by_one", 1), ("batched", args.batch_size)):
         start = time.perf_counter()
         generations = generator.generate(inputs, max_new_tokens=args.new_tokens, batch_size=batch_size,
-                                         min_new_tokens=minimum)
+                                         min_new_tokens=minimum, stop_strings=None if args.natural else ())
         seconds = time.perf_counter() - start
         tokens = sum(g.new_tokens for g in generations)
         results[name] = {"seconds": round(seconds, 2), "rows_per_s": round(len(inputs) / seconds, 3),

@@ -9,10 +9,11 @@ from typer.testing import CliRunner
 
 from mmm.cli import app
 from mmm.modeling.sequence import parse_prediction, target_text
-from mmm.predict import Generator, PredictConfig, cap_per_cell, run
+from mmm.modeling.generation import Settings
+from mmm.predict import Generator, PredictConfig, cap_per_cell, extract_from_folder, run
 from mmm.records import Sample
 from mmm.train import Paths, TrainConfig, train
-from configs import make, settings
+from configs import make, write_params
 
 runner = CliRunner()
 
@@ -60,7 +61,7 @@ def test_predict_reproduces_what_training_taught(tmp_path, memorised):
     from accelerate.state import PartialState
 
     metrics = run(make("predict", model=str(model), batch_size=2, max_new_tokens=80), write(tmp_path / "test.jsonl", rows),
-                  tmp_path / "predictions.jsonl", tmp_path / "predict.json")
+                  tmp_path / "predictions.jsonl", tmp_path / "predict.json", log_dir=tmp_path / "logs")
     PartialState._reset_state()
     predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert [p["id"] for p in predictions] == [r["id"] for r in rows]
@@ -68,8 +69,44 @@ def test_predict_reproduces_what_training_taught(tmp_path, memorised):
     assert [p["prediction"] for p in predictions] == [r["output"] for r in rows]
     assert {p["finish"] for p in predictions} == {"eos"}
     assert metrics["well_formed"] == len(rows) and metrics["finish"] == {"eos": len(rows)}
-    assert json.loads((tmp_path / "predict.json").read_text())["cells"]["ja"]["TCREE"] == {
-        "rows": 1, "well_formed": 1, "truncated": 0}
+    saved = json.loads((tmp_path / "predict.json").read_text())
+    assert saved["cells"]["ja"]["TCREE"] == {"rows": 1, "well_formed": 1, "truncated": 0}
+    telemetry = json.loads((tmp_path / "logs" / "predict.json").read_text())
+    assert telemetry == metrics["telemetry"] and metrics["new_tokens_per_s"] == telemetry["new_tokens_per_s"] > 0
+    assert saved == {k: v for k, v in metrics.items() if k not in ("telemetry", "new_tokens_per_s")}
+    assert not [k for k in saved if k.endswith("_s")] and saved["model"] == model.name  # results only, no absolute path
+
+
+def test_predicting_twice_writes_the_same_bytes(tmp_path, memorised):
+    from accelerate.state import PartialState
+
+    model, rows = memorised
+    test = write(tmp_path / "test.jsonl", sample_records()[::30] + rows)
+    outputs = []
+    for name in ("first", "second"):
+        run(make("predict", model=str(model), batch_size=3, max_new_tokens=12, threads=1), test,
+            tmp_path / f"{name}.jsonl", tmp_path / f"{name}.json")
+        PartialState._reset_state()
+        outputs.append([(tmp_path / f"{name}.{ext}").read_bytes() for ext in ("jsonl", "json")])
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0][0].splitlines()) == len(rows) + len(sample_records()[::30])
+
+
+def test_extract_needs_only_the_model_folder(tmp_path, memorised):
+    import shutil
+
+    model, rows = memorised
+    ner = Sample.from_record(rows[0])
+    assert Generator(model).settings == Settings(max_new_tokens=128, stop_strings=("\n",))  # written by training
+    result = extract_from_folder(ner.text, "NER", model)
+    assert (result.text_label, result.pairs, result.error) == (ner.text_label, ner.pairs, None)
+    short = tmp_path / "short"
+    shutil.copytree(model, short)
+    config = json.loads((short / "generation_config.json").read_text())
+    (short / "generation_config.json").write_text(json.dumps({**config, "max_new_tokens": 2}))
+    truncated = extract_from_folder(ner.text, "NER", short)
+    assert len(Generator(short).tokenizer(truncated.raw, add_special_tokens=False)["input_ids"]) <= 2
+    assert truncated.raw and ner.output.startswith(truncated.raw) and truncated.error
 
 
 def test_batched_generation_matches_one_by_one(tiny_model_dir):  # noqa: F811
@@ -86,18 +123,18 @@ def test_generation_stops_at_a_newline_token(tiny_model_dir, monkeypatch):  # no
     import torch
 
     generator = Generator(tiny_model_dir)
+    assert generator.settings.stop_strings == ("\n",)  # a plain folder: the format's separator rule
     tok = generator.tokenizer
     newline = tok("\n", add_special_tokens=False)["input_ids"]
-    assert len(newline) == 1 and newline[0] in generator.newline_ids
     answer = tok("Society/NER/", add_special_tokens=False)["input_ids"]
     after = tok("junk", add_special_tokens=False)["input_ids"]
 
-    def fake_generate(input_ids, attention_mask, generation_config):
-        assert set(newline) <= set(generation_config.eos_token_id)  # the real stop criterion
+    def fake_generate(input_ids, attention_mask, **kwargs):
+        assert kwargs["stop_strings"] == ["\n"] and kwargs["tokenizer"] is tok  # the real stop criterion
         tail = torch.tensor([answer + newline + after] * input_ids.shape[0])
         return torch.cat([input_ids, tail], dim=1)
 
-    monkeypatch.setattr(generator.model, "generate", fake_generate)
+    monkeypatch.setattr(generator.engine.model, "generate", fake_generate)
     [result] = generator.generate(["text/NER"], max_new_tokens=40)
     assert (result.text, result.finish, result.new_tokens) == ("Society/NER/", "newline", len(answer) + 1)
 
@@ -129,29 +166,29 @@ def test_text_only_target_round_trip(tmp_path, tiny_model_dir):  # noqa: F811
 def test_extract_prints_label_and_pairs(memorised):
     model, rows = memorised
     ner = Sample.from_record(rows[0])
-    result = runner.invoke(app, ["extract", ner.text, "--task", "NER", "--model", str(model)])
+    result = runner.invoke(app, ["extract", ner.text, "--task", "NER", "--model-dir", str(model)])
     assert result.exit_code == 0, result.output
     assert f"label: {ner.text_label}" in result.output
     for label, entity in ner.pairs:
         assert f"  {label}: {entity}" in result.output
     triple = Sample.from_record(rows[1])
-    result = runner.invoke(app, ["extract", triple.text, "--task", triple.instruct, "--model", str(model), "--json"])
+    result = runner.invoke(app, ["extract", triple.text, "--task", triple.instruct, "--model-dir", str(model), "--json"])
     data = json.loads(result.stdout)
     assert data["pairs"] == [list(p) for p in triple.pairs] and data["error"] is None
 
 
 def test_extract_shows_raw_output_that_does_not_parse(tiny_model_dir):  # noqa: F811
-    result = runner.invoke(app, ["extract", "Some text.", "--task", "NER", "--model", str(tiny_model_dir),
+    result = runner.invoke(app, ["extract", "Some text.", "--task", "NER", "--model-dir", str(tiny_model_dir),
                                  "--max-new-tokens", "5"])
     assert result.exit_code == 0, result.output
     assert "raw output:" in result.output and "does not parse strictly as joint" in result.output
 
 
 def test_extract_and_predict_name_bad_arguments(tmp_path, tiny_model_dir):  # noqa: F811
-    result = runner.invoke(app, ["extract", "x", "--task", "POS", "--model", str(tiny_model_dir)])
+    result = runner.invoke(app, ["extract", "x", "--task", "POS", "--model-dir", str(tiny_model_dir)])
     assert result.exit_code == 1 and "unknown task 'POS'" in result.output
-    result = runner.invoke(app, ["extract", "x", "--model", str(tmp_path / "nowhere")])
+    result = runner.invoke(app, ["extract", "x", "--model-dir", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "no such model folder" in result.output and "Traceback" not in result.output
-    (tmp_path / "p.yaml").write_text("predict:\n  batch_size: 0\n")
+    write_params(tmp_path / "p.yaml", predict={"batch_size": 0})
     result = runner.invoke(app, ["predict", "--params", str(tmp_path / "p.yaml")])
     assert result.exit_code == 1 and "batch_size" in result.output

@@ -43,14 +43,18 @@ def test_full_fine_tune_saves_a_plain_reloadable_safetensors_model(tmp_path, tin
     cfg = make("train", base_model=str(tiny_model_dir), method="full", epochs=2, max_steps=6, learning_rate=3e-3,
                       per_device_batch_size=4, gradient_accumulation_steps=2, save_dtype="bfloat16")
     paths = paths_in(tmp_path, write_rows(tmp_path / "train.jsonl", rows))
-    metrics = train(cfg, paths)
+    metrics = train(cfg, paths, log_dir=tmp_path / "logs")
 
     # 12 rows x 2 epochs = 6 batches of 4 -> 3 optimizer steps with accumulation 2
     assert metrics["optimizer_steps"] == 3 and metrics["ranks"][0]["batches"] == 6 and metrics["rows_seen"] == 24
     assert metrics["answer_only_logits"] is True
     assert metrics["tokens"] > metrics["answer_tokens"] > 0 and metrics["tokens_per_s"] > 0
     saved = json.loads(paths.metrics.read_text())
-    assert saved["wall_time_s"] >= saved["train_time_s"]
+    telemetry = json.loads((tmp_path / "logs" / "train.json").read_text())
+    assert telemetry == metrics["telemetry"] and telemetry["wall_time_s"] >= telemetry["train_time_s"]
+    assert saved == {k: v for k, v in metrics.items() if k not in ("telemetry", "tokens_per_s")}
+    assert not [k for k in saved if k.endswith(("_s", "_per_s"))]  # results only: no time or rate
+    assert saved["loss_first"] == round(saved["loss_first"], 4) and saved["base_model"] == tiny_model_dir.name
     files = {p.name for p in paths.out_dir.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", FORMAT_FILE, "README.md"} <= files
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl"))]
@@ -68,10 +72,15 @@ def test_full_fine_tune_saves_a_plain_reloadable_safetensors_model(tmp_path, tin
     import hashlib
 
     assert hashlib.sha256(paths.train.read_bytes()).hexdigest() in card
-    assert f"base_model: {tiny_model_dir}" in card and "learning_rate: 0.003" in card
+    assert f"base_model: {tiny_model_dir.name}" in card and "learning_rate: 0.003" in card
+    assert "wall_time" not in card and "tokens_per_s" not in card
     with open(paths.curve) as fh:
         curve = list(csv.DictReader(fh))
     assert [int(r["step"]) for r in curve] == [1, 2, 3]
+    assert list(curve[0]) == ["step", "epoch", "loss", "learning_rate", "tokens"]  # no time column
+    generation = json.loads((paths.out_dir / "generation_config.json").read_text())
+    assert (generation["stop_strings"], generation["max_new_tokens"], generation["do_sample"]) == (["\n"], 128, False)
+    assert generation["eos_token_id"] == json.loads((paths.out_dir / "config.json").read_text())["eos_token_id"]
     assert paths.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -93,6 +102,33 @@ def test_lora_is_merged_and_learns(tmp_path, tiny_model_dir):  # noqa: F811
     changed = [n for n, p in tuned.named_parameters() if not torch.equal(p, base.get_parameter(n))]
     assert changed and all("proj" in n for n in changed)  # LoRA deltas landed in the linear layers only
     assert json.loads((paths.out_dir / FORMAT_FILE).read_text())["target"] == "joint"
+
+
+def written_files(paths: Paths) -> dict[str, bytes]:
+    files = {f"model/{p.name}": p.read_bytes() for p in sorted(paths.out_dir.iterdir())}
+    return files | {p.name: p.read_bytes() for p in (paths.metrics, paths.curve, paths.plot)}
+
+
+def test_training_twice_writes_the_same_bytes(tmp_path, tiny_model_dir):  # noqa: F811
+    from accelerate.state import AcceleratorState, GradientState
+
+    train_file = write_rows(tmp_path / "train.jsonl", sample_records()[:8])
+    cfg = make("train", base_model=str(tiny_model_dir), method="lora", epochs=2, max_steps=3, learning_rate=1e-2,
+                      per_device_batch_size=4, save_dtype="bfloat16", threads=1)  # LoRA dropout draws random numbers
+    runs = []
+    for name in ("first", "second"):
+        paths = paths_in(tmp_path / name, train_file)
+        train(cfg, paths, log_dir=tmp_path / name / "logs")
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+        runs.append(written_files(paths))
+    first, second = runs
+    assert set(first) >= {"model/model.safetensors", "model/tokenizer.json", "model/README.md", "model/oiellm.json",
+                          "model/generation_config.json", "train.json", "loss.csv", "loss.png"}
+    assert [name for name in first if first[name] != second.get(name)] == [] and set(first) == set(second)
+    where = str(tmp_path.parent).encode()  # the session's temporary root: holds the base model and the inputs
+    assert [name for name, data in first.items() if where in data] == []  # no absolute path in any file
+    assert b"Matplotlib" not in first["loss.png"]
 
 
 def test_too_long_examples_are_skipped_and_counted(tmp_path, tiny_model_dir):  # noqa: F811

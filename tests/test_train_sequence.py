@@ -9,6 +9,7 @@ from mmm.modeling.batching import bucketed_order, collate
 from mmm.modeling.loading import load_tokenizer
 from mmm.modeling.sequence import (
     IGNORE_INDEX,
+    Parsed,
     dataset_for_task,
     encode_example,
     encode_prompt,
@@ -38,10 +39,17 @@ def test_targets_cut_the_paper_output(target, expected):
     assert parsed.pairs == (None if target == "text_only" else NER.pairs)
 
 
-def test_triples_parse_under_every_target():
-    for target in ("joint", "text_only", "word_only"):
-        parsed = parse_prediction(target_text(TRIPLE, target), "TCREE", "Event Extraction", target)
-        assert parsed.pairs in (None, (("Sun", "acquisition", "Moon"),))
+@pytest.mark.parametrize(
+    "target, text, expected",
+    [
+        ("joint", "Economy/Event Extraction/:Sun;acquisition;Moon", Parsed("Economy", (("Sun", "acquisition", "Moon"),))),
+        ("text_only", "Economy/Event Extraction/", Parsed("Economy", None)),
+        ("word_only", "/Event Extraction/:Sun;acquisition;Moon", Parsed(None, (("Sun", "acquisition", "Moon"),))),
+    ],
+)
+def test_triples_parse_under_every_target(target, text, expected):
+    assert target_text(TRIPLE, target) == text
+    assert parse_prediction(text, "TCREE", "Event Extraction", target) == expected
 
 
 @pytest.mark.parametrize(

@@ -146,20 +146,14 @@ def convert(cfg: BaseModelConfig) -> dict[str, Any]:
 
 
 def check(model_dir: str | Path, prompt: str, max_new_tokens: int = 8) -> str:
-    """Load the converted folder the way the pipeline will and generate a few greedy tokens."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Load the converted folder the way the pipeline will (the generation core) and generate a few greedy tokens."""
+    from mmm.modeling.generation import Engine, Settings
 
     path = Path(model_dir)
     if not (path / "config.json").exists():
         raise ConversionError(f"{path}: not a model folder (no config.json); run `mmm convert-base --model-dir {path}`")
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    model.eval()
-    encoded = tokenizer(prompt, return_tensors="pt")
-    with torch.inference_mode():
-        generated = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False)
-    text = tokenizer.decode(generated[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
-    if not text.strip():
+    engine = Engine.load(path)
+    [answer] = engine.generate([engine.tokenizer(prompt)["input_ids"]], Settings(max_new_tokens=max_new_tokens))
+    if not answer.text.strip():
         raise ConversionError(f"{path}: the converted model generated no text for {prompt!r}")
-    return text
+    return answer.text

@@ -10,6 +10,10 @@ in the model's target format), ``target`` and ``finish`` (``eos``, ``newline`` o
 
 Under ``accelerate launch`` with several processes each rank generates a slice and rank 0
 writes the file; run as a plain script it is one process.
+
+The metrics file holds results only (counts), so predicting twice with the same inputs on the
+same machine writes the same bytes (:mod:`mmm.modeling.determinism`); generation time and
+throughput go to the untracked run log (``mmm.runlog``, name ``predict``).
 """
 
 from __future__ import annotations
@@ -17,19 +21,26 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mmm import runlog
 from mmm.config import PredictConfig
 from mmm.io import read_records, write_json, write_jsonl
-from mmm.modeling.loading import DTYPES, check_model_dir, load_model, load_tokenizer, read_format
-from mmm.modeling.sequence import SEPARATOR, dataset_for_task, encode_prompt, parse_prediction
+from mmm.modeling.card import portable_path
+from mmm.modeling.determinism import reproducible
+from mmm.modeling.generation import Engine
+from mmm.modeling.loading import DTYPES, read_format
+from mmm.modeling.sequence import dataset_for_task, encode_prompt, parse_prediction
 from mmm.modeling.world import cpu_world
 from mmm.records import FormatError, format_input, split_input
 from mmm.split import rank_key
 
 log = logging.getLogger(__name__)
+
+
+FINISH = {"eos": "eos", "stop": "newline", "length": "max_new_tokens"}  # the core's reasons, in predictions' words
 
 
 @dataclass(frozen=True)
@@ -39,88 +50,53 @@ class Generation:
     new_tokens: int
 
 
-def stop_token_ids(tokenizer: Any, model: Any) -> tuple[set[int], set[int]]:
-    """(EOS ids, ids of tokens whose text contains a newline): generation stops at either.
-
-    Tokenizers fold newlines into many tokens (``\\n``, ``\\n\\n``, ``.\\n``...), so the set is
-    found by decoding the whole vocabulary once; a token that merely *contains* the newline
-    still ends the row, and the text is cut at the newline afterwards.
-    """
-    eos = {tokenizer.eos_token_id}
-    configured = getattr(model.generation_config, "eos_token_id", None)
-    if configured is not None:
-        eos |= set(configured) if isinstance(configured, (list, tuple)) else {configured}
-    special = set(tokenizer.all_special_ids)
-    ids = list(range(len(tokenizer)))
-    texts = tokenizer.batch_decode([[i] for i in ids], skip_special_tokens=False)
-    newline = {i for i, text in zip(ids, texts) if SEPARATOR in text and i not in special}
-    return eos, newline - eos
-
-
 class Generator:
-    """A loaded model ready for batched greedy generation in its training format."""
+    """A trained model ready for batched greedy answers in its training format.
+
+    Its defaults (answer budget, stop rule) come from the folder's ``generation_config.json``
+    and the target format from ``oiellm.json``, so a model folder is all ``mmm extract`` needs."""
 
     def __init__(self, model_dir: str | Path, dtype: str = "float32", device: Any = None):
         import torch
 
-        self.model_dir = check_model_dir(model_dir)
         self.format = read_format(model_dir)
-        self.tokenizer = load_tokenizer(model_dir, padding_side="left")
-        self.model = load_model(model_dir, dtype)
-        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.model.to(self.device).eval()
-        self.eos_ids, self.newline_ids = stop_token_ids(self.tokenizer, self.model)
+        device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.engine = Engine.load(model_dir, dtype, device)
+        self.settings = self.engine.folder_settings()
 
     @property
     def target(self) -> str:
         return self.format["target"]
 
-    def generate(self, inputs: list[str], max_new_tokens: int = 128, batch_size: int = 16,
-                 progress: bool = False, min_new_tokens: int = 0) -> list[Generation]:
-        """Greedy answers for ``inputs`` (record inputs ``text/INSTRUCT``), in input order."""
+    @property
+    def tokenizer(self) -> Any:
+        return self.engine.tokenizer
+
+    def generate(self, inputs: list[str], max_new_tokens: int | None = None, batch_size: int = 16,
+                 progress: bool = False, min_new_tokens: int = 0,
+                 stop_strings: tuple[str, ...] | None = None) -> list[Generation]:
+        """Greedy answers for ``inputs`` (record inputs ``text/INSTRUCT``), in input order.
+
+        ``max_new_tokens`` and ``stop_strings`` default to the folder's settings; prompts are
+        batched longest first so a batch carries little padding."""
         from tqdm.auto import tqdm
 
+        settings = replace(self.settings, min_new_tokens=min_new_tokens)
+        if max_new_tokens is not None:
+            settings = replace(settings, max_new_tokens=max_new_tokens)
+        if stop_strings is not None:
+            settings = replace(settings, stop_strings=tuple(stop_strings))
         prompts = [encode_prompt(self.tokenizer, text) for text in inputs]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
         results: list[Generation | None] = [None] * len(prompts)
         bar = tqdm(total=len(prompts), desc="predict", disable=not progress)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            for i, generation in zip(chunk, self._generate_batch([prompts[i] for i in chunk], max_new_tokens, min_new_tokens)):
-                results[i] = generation
+            for i, out in zip(chunk, self.engine.generate([prompts[i] for i in chunk], settings)):
+                results[i] = Generation(out.text.strip(), FINISH[out.finish], out.new_tokens)
             bar.update(len(chunk))
         bar.close()
         return results  # type: ignore[return-value]
-
-    def _generate_batch(self, prompts: list[list[int]], max_new_tokens: int, min_new_tokens: int) -> list[Generation]:
-        import torch
-        from transformers import GenerationConfig
-
-        pad = self.tokenizer.pad_token_id
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):  # left padding: every prompt ends where generation starts
-            input_ids[row, width - len(prompt):] = torch.tensor(prompt)
-            attention[row, width - len(prompt):] = 1
-        config = GenerationConfig(
-            max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=False, num_beams=1,
-            use_cache=True, pad_token_id=pad, eos_token_id=sorted(self.eos_ids | self.newline_ids),
-        )
-        with torch.inference_mode():
-            output = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                                         generation_config=config)
-        results = []
-        for row in output[:, width:].tolist():
-            finish, used = "max_new_tokens", row
-            for n, token in enumerate(row):
-                if token in self.eos_ids or token in self.newline_ids:
-                    finish = "eos" if token in self.eos_ids else "newline"
-                    used = row[:n + 1]
-                    break
-            text = self.tokenizer.decode(used, skip_special_tokens=True).split(SEPARATOR, 1)[0].strip()
-            results.append(Generation(text, finish, len(used)))
-        return results
 
 
 def cap_per_cell(records: list[dict], cap: int | None, seed: int) -> list[dict]:
@@ -145,16 +121,22 @@ def well_formed(prediction: str, record: dict, target: str) -> bool:
     return True
 
 
-def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics_path: str | Path) -> dict[str, Any]:
-    """Predict the (capped) test set; rank 0 writes predictions and metrics."""
+def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics_path: str | Path,
+        log_dir: str | Path | None = None) -> dict[str, Any]:
+    """Predict the (capped) test set; rank 0 writes predictions and metrics.
+
+    Returns, on rank 0, the metrics written plus ``telemetry`` (times and throughput, also
+    written to the run log in ``log_dir``) and its ``new_tokens_per_s`` for the summary line."""
+    with reproducible(cfg.seed, cfg.threads):
+        return _run(cfg, test_path, out_path, metrics_path, log_dir)
+
+
+def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics_path: str | Path,
+         log_dir: str | Path | None) -> dict[str, Any]:
     from accelerate import PartialState
     from accelerate.utils import gather_object
 
-    import torch
-
     wall_start = time.perf_counter()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     state = PartialState(cpu=cpu_world())
     records = read_records(test_path)
     chosen = cap_per_cell(records, cfg.max_rows_per_cell, cfg.seed)
@@ -169,7 +151,7 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
     if state.num_processes > 1:
         rows = gather_object(rows)
     generate_time = time.perf_counter() - start
-    metrics: dict[str, Any] = {}
+    result: dict[str, Any] = {}
     if state.is_main_process:
         new_tokens = sum(row.pop("_new_tokens") for row in rows)
         cells: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
@@ -180,7 +162,7 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
                 "truncated": sum(r["finish"] == "max_new_tokens" for r in group),
             }
         metrics = {
-            "model": cfg.model,
+            "model": portable_path(cfg.model),
             "target": generator.target,
             "test_rows": len(records),
             "predicted_rows": len(rows),
@@ -188,16 +170,20 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
             "well_formed": sum(c["well_formed"] for lang in cells.values() for c in lang.values()),
             "finish": dict(Counter(r["finish"] for r in rows)),
             "new_tokens": new_tokens,
-            "new_tokens_per_s": round(new_tokens / generate_time, 1) if generate_time > 0 else None,
-            "generate_time_s": round(generate_time, 1),
-            "wall_time_s": round(time.perf_counter() - wall_start, 1),
             "processes": state.num_processes,
             "cells": dict(cells),
         }
         write_jsonl(out_path, rows)
         write_json(metrics_path, metrics)
+        telemetry = {
+            "generate_time_s": round(generate_time, 1),
+            "wall_time_s": round(time.perf_counter() - wall_start, 1),
+            "new_tokens_per_s": round(new_tokens / generate_time, 1) if generate_time > 0 else None,
+        }
+        runlog.write(log_dir, "predict", telemetry)
+        result = {**metrics, "telemetry": telemetry, "new_tokens_per_s": telemetry["new_tokens_per_s"]}
     state.wait_for_everyone()
-    return metrics
+    return result
 
 
 def _group(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -217,8 +203,10 @@ class Extraction:
     error: str | None = None
 
 
-def extract(text: str, task: str, generator: Generator, max_new_tokens: int = 128) -> Extraction:
-    """Run the model on one plain text with an instruction word (``NER``, ``Sentiment Adj``...)."""
+def extract(text: str, task: str, generator: Generator, max_new_tokens: int | None = None) -> Extraction:
+    """Run the model on one plain text with an instruction word (``NER``, ``Sentiment Adj``...).
+
+    ``max_new_tokens`` None: the budget the model folder ships."""
     dataset = dataset_for_task(task)
     input_ = format_input(text, task)
     raw = generator.generate([input_], max_new_tokens=max_new_tokens, batch_size=1)[0].text
@@ -227,3 +215,9 @@ def extract(text: str, task: str, generator: Generator, max_new_tokens: int = 12
     except FormatError as exc:
         return Extraction(input_, raw, generator.target, error=str(exc))
     return Extraction(input_, raw, generator.target, parsed.text_label, parsed.pairs)
+
+
+def extract_from_folder(text: str, task: str, model_dir: str | Path, max_new_tokens: int | None = None) -> Extraction:
+    """``mmm extract`` with nothing but a model folder: format, budget and stop rule are the folder's."""
+    dataset_for_task(task)  # an unknown task fails before the model is loaded
+    return extract(text, task, Generator(model_dir), max_new_tokens)

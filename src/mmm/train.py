@@ -10,7 +10,13 @@ accelerate config file (``configs/accelerate/``). What it does, following the pa
 * the embedded default is LoRA on Gemma 3 270M for a few minutes of CPU; the paper profile is a
   full fine-tune of LLaMA3-8B, 3 epochs, lr 1e-5, bf16 (``params/paper.yaml``);
 * the result is a plain safetensors folder (LoRA merged in) with its tokenizer, a model card,
-  ``oiellm.json``; the loss curve and throughput go to DVC plots and metrics.
+  ``oiellm.json`` and ``generation_config.json`` (how to answer: greedy, stop at EOS or the
+  newline, the default budget), so the folder alone is enough for ``mmm extract``;
+* tracked outputs hold results only and are byte-identical when the same inputs are trained
+  again on the same machine (seeds, fixed threads, deterministic kernels:
+  :mod:`mmm.modeling.determinism`; no times, dates or absolute paths in any file). Losses are
+  rounded to ``LOSS_DECIMALS`` (4) decimals. Times and throughput go to the untracked run log
+  (``mmm.runlog``, name ``train``).
 """
 
 from __future__ import annotations
@@ -24,8 +30,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mmm import runlog
 from mmm.config import TrainConfig
 from mmm.io import read_records, write_json
+from mmm.modeling.card import portable_path
+from mmm.modeling.determinism import reproducible
 from mmm.modeling.loading import DTYPES, check_model_dir, load_model, load_tokenizer, write_format
 from mmm.modeling.sequence import IGNORE_INDEX, TARGETS, Example, encode_example
 from mmm.modeling.world import cpu_world
@@ -33,6 +42,7 @@ from mmm.records import Sample
 
 log = logging.getLogger(__name__)
 
+LOSS_DECIMALS = 4  # losses in metrics and the curve: enough to compare runs, stable in the last digit
 
 
 @dataclass
@@ -56,10 +66,17 @@ def encode_all(records: list[dict], tokenizer: Any, cfg: TrainConfig) -> tuple[l
     return examples, too_long
 
 
-def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
+def train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None = None) -> dict[str, Any]:
     """Run the fine-tune in this process (one rank of whatever world the launcher set up).
 
-    Returns the metrics on the main process and ``{}`` on the others."""
+    Returns, on the main process, the metrics written plus ``telemetry`` (times and throughput,
+    also written to the run log in ``log_dir``) and its ``tokens_per_s`` for the summary line;
+    ``{}`` on the others."""
+    with reproducible(cfg.seed, cfg.threads):
+        return _train(cfg, paths, log_dir)
+
+
+def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[str, Any]:
     import torch
     from accelerate import Accelerator
     from accelerate.utils import DistributedType, set_seed
@@ -71,8 +88,6 @@ def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
     from mmm.modeling.loss import AnswerLoss
 
     wall_start = time.perf_counter()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     # The Accelerator must exist before the model: DeepSpeed ZeRO-3 then builds it sharded.
     accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps,
                               mixed_precision=cfg.mixed_precision, cpu=cpu_world())
@@ -148,7 +163,7 @@ def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
         window_loss.zero_()
         window_batches = 0
         curve.append({"step": step, "epoch": round(step * examples_per_step / len(examples), 4),
-                      "loss": round(mean_loss, 5), "learning_rate": scheduler.get_last_lr()[0],
+                      "loss": round(mean_loss, LOSS_DECIMALS), "learning_rate": scheduler.get_last_lr()[0],
                       "tokens": tokens * world})
         progress.update(1)
         progress.set_postfix(loss=f"{mean_loss:.3f}")
@@ -162,7 +177,7 @@ def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
     ranks = [dict(zip(("rank", "batches", "rows", "tokens", "answer_tokens"), map(int, r))) for r in per_rank]
     total_tokens = sum(r["tokens"] for r in ranks)
     metrics = {
-        "base_model": cfg.base_model,
+        "base_model": portable_path(cfg.base_model),
         "method": cfg.method,
         "target": cfg.target,
         "distributed_type": str(accelerator.distributed_type).split(".")[-1],
@@ -175,8 +190,6 @@ def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
         "epochs_seen": round(sum(r["rows"] for r in ranks) / len(examples), 3),
         "tokens": total_tokens,
         "answer_tokens": sum(r["answer_tokens"] for r in ranks),
-        "tokens_per_s": round(total_tokens / train_time, 1) if train_time > 0 else None,
-        "train_time_s": round(train_time, 1),
         "loss_first": curve[0]["loss"] if curve else None,
         "loss_last": curve[-1]["loss"] if curve else None,
         "loss_last_10pct": _tail_mean([r["loss"] for r in curve]),
@@ -185,17 +198,26 @@ def train(cfg: TrainConfig, paths: Paths) -> dict[str, Any]:
         "trainable_parameters": n_trainable,
         "ranks": ranks,
     }
-    save_model(accelerator, wrapper, tokenizer, cfg, paths, records, metrics, wall_start)
-    if accelerator.is_main_process:
+    save_model(accelerator, wrapper, tokenizer, cfg, paths, records, metrics)
+    main = accelerator.is_main_process
+    if main:
         from mmm.modeling.card import plot_curve, write_curve
 
         write_curve(paths.curve, curve)
         plot_curve(paths.plot, curve, f"{Path(cfg.base_model).name} {cfg.method} ({cfg.target}), {world} process(es)")
         write_json(paths.metrics, metrics)
     accelerator.wait_for_everyone()
-    main = accelerator.is_main_process
     accelerator.end_training()
-    return metrics if main else {}
+    if not main:
+        return {}
+    telemetry = {
+        "train_time_s": round(train_time, 1),
+        "wall_time_s": round(time.perf_counter() - wall_start, 1),
+        "tokens_per_s": round(total_tokens / train_time, 1) if train_time > 0 else None,
+        "threads": torch.get_num_threads(),
+    }
+    runlog.write(log_dir, "train", telemetry)
+    return {**metrics, "telemetry": telemetry, "tokens_per_s": telemetry["tokens_per_s"]}
 
 
 def build_model(cfg: TrainConfig) -> Any:
@@ -243,13 +265,14 @@ def _tail_mean(values: list[float]) -> float | None:
     if not values:
         return None
     tail = values[-max(1, len(values) // 10):]
-    return round(sum(tail) / len(tail), 5)
+    return round(sum(tail) / len(tail), LOSS_DECIMALS)
 
 
 def save_model(accelerator: Any, model: Any, tokenizer: Any, cfg: TrainConfig, paths: Paths,
-               records: list[dict], metrics: dict[str, Any], wall_start: float) -> None:
+               records: list[dict], metrics: dict[str, Any]) -> None:
     """Write the merged model, tokenizer, format file and card; the old folder is replaced only on success."""
     from mmm.modeling.card import data_summary, write_model_card
+    from mmm.modeling.generation import oiellm_generation_config
     from mmm.modeling.loading import torch_dtype
 
     accelerator.wait_for_everyone()
@@ -265,6 +288,7 @@ def save_model(accelerator: Any, model: Any, tokenizer: Any, cfg: TrainConfig, p
         state = {k.removeprefix("lm."): v for k, v in state.items()}
     state = cast_state(state, torch_dtype(cfg.save_dtype))
     unwrapped.config.use_cache = True
+    unwrapped.generation_config = oiellm_generation_config(tokenizer)
     out = paths.out_dir
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -273,10 +297,11 @@ def save_model(accelerator: Any, model: Any, tokenizer: Any, cfg: TrainConfig, p
         unwrapped.save_pretrained(stage, state_dict=state)
         _record_dtype(stage / "config.json", cfg.save_dtype)
         tokenizer.save_pretrained(stage)
-        write_format(stage, cfg.target, str(cfg.base_model))
-        metrics["wall_time_s"] = round(time.perf_counter() - wall_start, 1)
-        write_model_card(stage, base_model=str(cfg.base_model), base_info=_base_info(cfg.base_model),
-                         data=data_summary(paths.train, records), params=cfg.to_params(), metrics=metrics)
+        base = portable_path(cfg.base_model)
+        write_format(stage, cfg.target, base)
+        write_model_card(stage, base_model=base, base_info=_base_info(cfg.base_model),
+                         data=data_summary(paths.train, records), params={**cfg.to_params(), "base_model": base},
+                         metrics=metrics)
         pickles = [p.name for p in stage.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
         if pickles:
             raise RuntimeError(f"refusing to publish pickle files: {', '.join(pickles)}")

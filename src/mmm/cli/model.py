@@ -46,8 +46,9 @@ def train(
     from mmm.train import Paths
     from mmm.train import train as run_training
 
-    cfg = load(params).train.with_flags(train_file=train_file, out=model_dir, base_model=base_model_dir)
-    result = run_training(cfg, Paths(cfg.train_file, cfg.out, cfg.metrics, cfg.curve, cfg.plot))
+    params_ = load(params)
+    cfg = params_.train.with_flags(train_file=train_file, out=model_dir, base_model=base_model_dir)
+    result = run_training(cfg, Paths(cfg.train_file, cfg.out, cfg.metrics, cfg.curve, cfg.plot), log_dir=params_.logs.dir)
     if result:  # main process only
         typer.echo(f"train: {result['optimizer_steps']} steps on {result['world_size']} process(es), loss "
                    f"{result['loss_first']} -> {result['loss_last']}, {result['tokens_per_s']} tokens/s -> {cfg.out}")
@@ -63,8 +64,9 @@ def predict(
     """Batched greedy generation over the test set."""
     from mmm.predict import run
 
-    cfg = load(params).predict.with_flags(test=test_file, model=model_dir, out=out, metrics=metrics)
-    result = run(cfg, cfg.test, cfg.out, cfg.metrics)
+    params_ = load(params)
+    cfg = params_.predict.with_flags(test=test_file, model=model_dir, out=out, metrics=metrics)
+    result = run(cfg, cfg.test, cfg.out, cfg.metrics, log_dir=params_.logs.dir)
     if result:
         typer.echo(f"predict: {result['predicted_rows']} of {result['test_rows']} test rows, {result['well_formed']} "
                    f"well-formed, {result['new_tokens_per_s']} new tokens/s -> {cfg.out}")

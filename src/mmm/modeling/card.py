@@ -3,6 +3,9 @@
 The card says what a folder *is* without the repository at hand: the base model, the exact
 training data (SHA-256 of the file and rows per language and sub-dataset), every training
 param and the run's metrics, in the Hugging Face card layout (YAML front matter + Markdown).
+
+Nothing written here depends on when or where it was written (no dates, no tool versions in the
+PNG, paths relative to the working directory), so training twice gives the same bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,18 @@ from typing import Any
 import yaml
 
 CURVE_FIELDS = ("step", "epoch", "loss", "learning_rate", "tokens")
+
+
+def portable_path(path: str | Path) -> str:
+    """How a path is recorded in written files: relative to the working directory when inside it,
+    else as given if relative, else only its name (where a checkout lives is no property of a model)."""
+    path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
 
 
 def write_curve(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -45,7 +60,7 @@ def plot_curve(path: str | Path, rows: Sequence[dict[str, Any]], title: str) -> 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", metadata={"Software": None})  # no matplotlib version in the file
     plt.close(fig)
 
 
@@ -53,7 +68,7 @@ def data_summary(path: str | Path, records: Sequence[dict]) -> dict[str, Any]:
     from mmm.basemodel import sha256_file
 
     cells = Counter(f"{r['lang']}/{r['dataset']}" for r in records)
-    return {"file": str(path), "sha256": sha256_file(Path(path)), "rows": len(records), "rows_by_cell": dict(sorted(cells.items()))}
+    return {"file": portable_path(path), "sha256": sha256_file(Path(path)), "rows": len(records), "rows_by_cell": dict(sorted(cells.items()))}
 
 
 def write_model_card(out_dir: str | Path, *, base_model: str, base_info: dict[str, Any], data: dict[str, Any],
