@@ -91,9 +91,12 @@ def main() -> None:
     start = time.perf_counter()
     import polars as pl
 
-    from mmm.evaluation import EvalConfig, predictions, run
+    from mmm import config
+    from mmm.evaluation import predictions, run
     from mmm.evaluation.report import write_chart, write_markdown
     from mmm.io import write_json
+
+    evaluate = config.load(ROOT / "params.yaml").evaluate
 
     startup = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,7 +105,7 @@ def main() -> None:
         size_mb = data.stat().st_size / 1e6
 
         def whole(mode: str) -> dict:
-            result = run.evaluate(predictions.read(data), EvalConfig(mode=mode))
+            result = run.evaluate(predictions.read(data), evaluate.with_flags(mode=mode))
             write_json(Path(tmp) / f"metrics_{mode}.json", result)
             return result
 
@@ -110,8 +113,8 @@ def main() -> None:
         frame = None
         for name, fn in [
             ("read + check JSONL", lambda: predictions.read(data)),
-            ("score + audits + bootstrap (paper)", lambda: run.evaluate(frame, EvalConfig())),
-            ("score + audits + bootstrap (normalized)", lambda: run.evaluate(frame, EvalConfig(mode="normalized"))),
+            ("score + audits + bootstrap (paper)", lambda: run.evaluate(frame, evaluate)),
+            ("score + audits + bootstrap (normalized)", lambda: run.evaluate(frame, evaluate.with_flags(mode="normalized"))),
             ("whole run, paper: read -> metrics JSON", lambda: whole("paper")),
             ("whole run, normalized", lambda: whole("normalized")),
         ]:
@@ -121,9 +124,9 @@ def main() -> None:
             lines.append(f"{name:42s} wall min {min(walls):.3f} s, median {statistics.median(walls):.3f} s; "
                          f"cpu median {statistics.median(cpus):.3f} s")
         result = whole("paper")
-        walls, _, _ = _timed(lambda: write_markdown(result, Path(tmp) / "t.md"), args.repeat)
+        walls, _, _ = _timed(lambda: write_markdown(result, Path(tmp) / "t.md", evaluate.model_name), args.repeat)
         lines.append(f"{'Table 1 Markdown':42s} wall min {min(walls):.3f} s")
-        walls, _, _ = _timed(lambda: write_chart(result, Path(tmp) / "f.png"), args.repeat)
+        walls, _, _ = _timed(lambda: write_chart(result, Path(tmp) / "f.png", evaluate.reference), args.repeat)
         lines.append(f"{'PNG chart (first includes matplotlib import)':42s} wall max {max(walls):.3f} s, min {min(walls):.3f} s")
 
     threads = pl.thread_pool_size()

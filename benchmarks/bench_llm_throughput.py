@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
+from configs import make, settings  # noqa: E402  (params.yaml sections with overrides)
 from fake_openai import ServerProcess  # noqa: E402
 
 from mmm.llm import GenParams, LLMConfig, LLMRequest, ResponseCache, cache_key, run_requests  # noqa: E402
@@ -37,7 +38,7 @@ def bench_online(requests: int, concurrency: int, latency: float, cache_dir: Pat
     with ServerProcess(latency) as served:
         os.environ.setdefault("OPENAI_API_KEY", "bench-not-a-secret")
         import openai  # noqa: F401  (a one-off ~1 s import is not throughput; warm it up first)
-        config = LLMConfig(backend="openai", model="bench", api="chat", base_url=served.base_url, cache_dir=str(cache_dir),
+        config = make("llm", backend="openai", model="bench", api="chat", base_url=served.base_url, cache_dir=str(cache_dir),
                            concurrency=concurrency, progress=False, max_retries=0)
         batch = [LLMRequest(f"r{i}", f"benchmark prompt number {i}", GenParams(max_tokens=16)) for i in range(requests)]
         start = time.perf_counter()
@@ -54,7 +55,7 @@ def bench_online(requests: int, concurrency: int, latency: float, cache_dir: Pat
 
 
 def bench_replay(rows: int, cache_dir: Path) -> dict:
-    config = LLMConfig(backend="replay", replay_from="local", model="bench", cache_dir=str(cache_dir), progress=False)
+    config = make("llm", backend="replay", replay_from="local", model="bench", cache_dir=str(cache_dir), progress=False)
     params = GenParams(max_tokens=128, stop=("\n\n",))
     batch = [LLMRequest(f"r{i}", f"テキスト {i}: 東京の会社が新しい製品を発表した。/NER", params) for i in range(rows)]
     cache = ResponseCache(cache_dir, config.family, config.model)

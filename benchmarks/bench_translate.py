@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
+from configs import make, settings  # noqa: E402  (params.yaml sections with overrides)
 from fake_openai import ServerProcess  # noqa: E402
 from translate_fakes import mapped_rows, references, write_jsonl  # noqa: E402
 
@@ -40,10 +41,10 @@ from mmm.llm import LLMConfig, ResponseCache, cache_key  # noqa: E402
 from mmm.llm.types import Completion  # noqa: E402
 from mmm.records import Sample  # noqa: E402
 from mmm.translate import one_shot  # noqa: E402
-from mmm.translate.run import read_source_rows, settings_from_params, translate_file  # noqa: E402
+from mmm.translate.run import read_source_rows, translate_file  # noqa: E402
 
 SAMPLE = ROOT / "data" / "raw" / "sample"
-SETTINGS = settings_from_params({"templates": str(ROOT / "prompts" / "translate")})
+SETTINGS = settings({"templates": str(ROOT / "prompts" / "translate")}, method="one_shot")
 
 
 def make_rows(n: int, work: Path) -> tuple[Path, Path]:
@@ -65,7 +66,7 @@ def bench_online(rows: int, concurrency: int, latency: float, work: Path) -> dic
     source, refs = make_rows(rows, work)
     with ServerProcess(latency) as served:
         os.environ.setdefault("OPENAI_API_KEY", "bench-not-a-secret")
-        config = LLMConfig(backend="openai", model="bench", api="completions", base_url=served.base_url,
+        config = make("llm", backend="openai", model="bench", api="completions", base_url=served.base_url,
                            cache_dir=str(work / "cache-online"), concurrency=concurrency, max_retries=0, progress=False)
         started = time.perf_counter()
         metrics = translate_file(source, "en", work / "out.jsonl", work / "failed.jsonl", SETTINGS, config,
@@ -81,7 +82,7 @@ def bench_online(rows: int, concurrency: int, latency: float, work: Path) -> dic
 
 def bench_replay(rows: int, work: Path) -> dict:
     source, refs = make_rows(rows, work)
-    config = LLMConfig(backend="replay", model="bench", api="completions", cache_dir=str(work / "cache-replay"),
+    config = make("llm", backend="replay", model="bench", api="completions", cache_dir=str(work / "cache-replay"),
                        replay_from="openai", progress=False)
     sources = read_source_rows(source, "en")
     template = one_shot.load_template(sources, "en", SETTINGS)

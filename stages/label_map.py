@@ -1,6 +1,5 @@
-"""DVC stage `label_map`: params.yaml label_map -> data/interim/labels/{en,zh}.jsonl, metrics/label_map.json."""
+"""DVC stage `label_map`: Japanese labels -> English/Chinese by the registry tables (label_map)."""
 
-from mmm.cli import app
+from _entry import run
 
-if __name__ == "__main__":
-    app(["label-map", "--params", "params.yaml", "--metrics", "metrics/label_map.json"])
+run("label-map")

@@ -1,7 +1,5 @@
-"""DVC stage `split`: data/processed/mmm.jsonl -> data/processed/split/{train,test}.jsonl, metrics/split.json."""
+"""DVC stage `split`: the MMM dataset -> train and test per (lang, sub-dataset)."""
 
-from mmm.cli import app
+from _entry import run
 
-if __name__ == "__main__":
-    app(["split", "data/processed/mmm.jsonl", "--out-dir", "data/processed/split", "--params", "params.yaml",
-         "--metrics", "metrics/split.json"])
+run("split")

@@ -1,7 +1,5 @@
-"""DVC stage `tconer_convert`: Pile-NER-type source -> data/interim/tconer/converted.jsonl."""
+"""DVC stage `tconer_convert`: Pile-NER-type source -> tconer.converted."""
 
-from mmm.cli import app
+from _entry import run
 
-if __name__ == "__main__":
-    app(["tconer", "convert", "--params", "params.yaml", "--out", "data/interim/tconer/converted.jsonl",
-         "--metrics", "metrics/tconer_convert.json"])
+run("tconer", "convert")

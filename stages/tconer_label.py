@@ -1,8 +1,5 @@
-"""DVC stage `tconer_label`: LLM topic labels + human overrides -> data/interim/tconer/en.jsonl."""
+"""DVC stage `tconer_label`: LLM topic labels + human overrides -> tconer.labelled."""
 
-from mmm.cli import app
+from _entry import run
 
-if __name__ == "__main__":
-    app(["tconer", "label", "--params", "params.yaml", "--converted", "data/interim/tconer/converted.jsonl",
-         "--out", "data/interim/tconer/en.jsonl", "--failed", "data/interim/tconer/label_failed.jsonl",
-         "--metrics", "metrics/tconer_label.json"])
+run("tconer", "label")

@@ -1,17 +1,5 @@
-"""DVC stage `validate`: GX suites (gx/) over params.yaml validate.checks -> reports/validation/, metrics/validate.json.
+"""DVC stage `validate`: the Great Expectations gate over validate.checks; fails `dvc repro` on any failed expectation."""
 
-Exits non-zero (failing `dvc repro`) when any expectation fails.
-"""
+from _entry import run
 
-from mmm.cli import app
-
-if __name__ == "__main__":
-    app(
-        [
-            "validate",
-            "--params", "params.yaml",
-            "--gx-dir", "gx",
-            "--reports", "reports/validation",
-            "--metrics", "metrics/validate.json",
-        ]
-    )
+run("validate")

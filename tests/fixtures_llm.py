@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from fake_openai import FakeOpenAI
+from configs import make, settings
 
 TEST_API_KEY = "sk-test-FAKEKEY-0123456789abcdef"
 
@@ -32,7 +33,7 @@ def openai_env(monkeypatch) -> str:
 def openai_config(tmp_path, fake_openai, openai_env):
     from mmm.llm import LLMConfig
 
-    return LLMConfig(
+    return make("llm", 
         backend="openai",
         model="fake-model",
         api="chat",

@@ -8,22 +8,23 @@ import pytest
 from tiny_model import tiny_model_dir  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
+from configs import make, write_params
+
 from mmm import basemodel
 from mmm.cli import app
 
 
 def test_config_validates_and_names_unknown_keys():
-    assert basemodel.BaseModelConfig.from_params({"version": "1.0.0"}).dtype == "bfloat16"
-    with pytest.raises(ValueError, match="dtype"):
-        basemodel.BaseModelConfig(dtype="int4")
-    with pytest.raises(ValueError, match="unknown key.*dtpye"):
-        basemodel.BaseModelConfig.from_params({"dtpye": "float32"})
+    assert make("base_model").dtype == "bfloat16"
+    with pytest.raises(ValueError, match="base_model.dtype: Input should be 'float32', 'bfloat16' or 'float16'"):
+        make("base_model", dtype="int4")
+    with pytest.raises(ValueError, match="base_model.dtpye: unknown key"):
+        make("base_model", dtpye="float32")
 
 
 def test_a_version_mismatch_stops_before_any_work_with_a_clean_cli_error(tmp_path):
-    params = tmp_path / "params.yaml"
-    params.write_text("base_model:\n  version: '0.0.1'\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["convert-base", "--params", str(params), "--out", str(tmp_path / "m")])
+    params = write_params(tmp_path / "params.yaml", base_model={"version": "0.0.1"})
+    result = CliRunner().invoke(app, ["convert-base", "--params", str(params), "--model-dir", str(tmp_path / "m")])
     assert result.exit_code == 1 and "base_model.version is 0.0.1" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "m").exists()
 
@@ -57,7 +58,7 @@ def test_check_loads_a_folder_and_generates(tiny_model_dir, tmp_path):  # noqa: 
     expected = greedy_by_hand(tiny_model_dir, "東京", 4)
     assert expected.strip() and basemodel.check(tiny_model_dir, "東京", max_new_tokens=4) == expected
     with pytest.raises(basemodel.ConversionError, match="convert-base"):
-        basemodel.check(tmp_path)
+        basemodel.check(tmp_path, "x")
 
 
 def test_the_converted_default_model_loads_and_generates(root):
@@ -68,4 +69,4 @@ def test_the_converted_default_model_loads_and_generates(root):
     assert info["gguf_sha256"] == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
     assert info["model_type"] == "gemma3_text" and info["parameters"] > 250_000_000
     assert "quantization_config" not in json.loads((folder / "config.json").read_text())
-    assert basemodel.check(folder, max_new_tokens=4).strip()
+    assert basemodel.check(folder, "The capital of France is", max_new_tokens=4).strip()

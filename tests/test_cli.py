@@ -1,35 +1,82 @@
+"""The `mmm` command as a user meets it: the installed console script, one-line errors, exit codes."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+from configs import write_params
 from typer.testing import CliRunner
 
 from mmm.cli import app
 
 runner = CliRunner()
+MMM = str(Path(sys.executable).parent / "mmm")  # the console script pip installed, not `python -m`
 
 
-def test_help_lists_the_subcommands():
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
-    for command in ("ingest", "check"):
-        assert command in result.output
+def run_mmm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([MMM, *args], capture_output=True, text=True, cwd=cwd)
 
 
-def test_console_script_is_installed():
-    result = subprocess.run([sys.executable, "-m", "mmm.cli", "--help"], capture_output=True, text=True)
-    assert result.returncode == 0 and "ingest" in result.stdout
+def test_the_console_script_lists_commands_in_pipeline_order_and_prints_its_version():
+    result = run_mmm("--help")
+    assert result.returncode == 0
+    order = ["ingest", "tconer", "label-map", "translate", "filter", "assemble", "validate", "split",
+             "convert-base", "train", "predict", "evaluate", "extract", "params", "profile"]
+    positions = [result.stdout.index(f"  {name} ") for name in order]
+    assert positions == sorted(positions)
+    version = run_mmm("--version")
+    assert version.returncode == 0 and version.stdout.strip() == "mmm 0.1.0"
 
 
-def test_ingest_on_the_sample(tmp_path, root):
-    params = tmp_path / "params.yaml"
-    params.write_text(f"ingest:\n  source: sample\n  sample_dir: {root / 'data/raw/sample'}\n", encoding="utf-8")
-    result = runner.invoke(
-        app, ["ingest", "--params", str(params), "--out-dir", str(tmp_path / "out"), "--metrics", str(tmp_path / "m.json")]
-    )
-    assert result.exit_code == 0, result.output
+def test_an_unknown_flag_is_a_usage_error():
+    assert run_mmm("filter", "--bogus").returncode == 2
+
+
+def test_a_missing_file_or_a_folder_is_one_line_and_exit_1(tmp_path):
+    for command in (["check"], ["filter", "--lang", "en", "--kept", "k", "--rejected", "r"], ["split"], ["evaluate"]):
+        for target in (tmp_path / "missing.jsonl", tmp_path):
+            args = [*command, str(target), "--params", str(Path.cwd() / "params.yaml")] if command != ["check"] else [*command, str(target)]
+            result = run_mmm(*args, cwd=tmp_path)
+            assert result.returncode == 1, (command, result.stderr)
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith(f"error: {target}") and "Traceback" not in result.stderr
+
+
+def test_an_empty_file_is_an_empty_result(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    result = run_mmm("check", str(empty))
+    assert result.returncode == 0 and "ok: 0 records in 1 file(s)" in result.stdout
+
+
+def test_params_check_lists_every_problem_of_the_file_at_once(tmp_path, root):
+    assert run_mmm("params", "check", "--params", str(root / "params.yaml")).returncode == 0
+    text = (root / "params.yaml").read_text(encoding="utf-8")
+    for old, new in [("  hub_split: train\n  langs", "  hub_splt: train\n  langs"), ("  seed: 42\n  # Training", "  seed: 42.0\n  # Training"),
+                     ("  reask: true", "  reask: yes"), ("  mode: paper ", "  mode: papr "), ("  batch_size: 16 ", "  batch_sise: 16 ")]:
+        assert old in text, old
+        text = text.replace(old, new)
+    bad = tmp_path / "params.yaml"
+    bad.write_text(text, encoding="utf-8")
+    result = run_mmm("params", "check", "--params", str(bad))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    for key in ("ingest.hub_splt: unknown key", "split.seed: Input should be a valid integer, got 42.0",
+                "translate.anchored.reask: Input should be a valid boolean, got 'yes'", "evaluate.mode:",
+                "predict.batch_sise: unknown key"):
+        assert f"error: {bad}: {key}" in result.stderr, key
+    other = run_mmm("split", "--params", str(bad))
+    assert other.returncode == 1 and "Traceback" not in other.stderr and other.stderr.startswith("error: ")
+
+
+def test_ingest_works_from_another_folder(tmp_path):
+    params = write_params(tmp_path / "params.yaml", ingest={"sources": str(tmp_path / "out" / "sources.jsonl"),
+                                                           "references": str(tmp_path / "out" / "references.jsonl"),
+                                                           "metrics": str(tmp_path / "m.json")})
+    result = run_mmm("ingest", "--params", str(params), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["sources"]["ja"]["total"] == sum(1 for _ in open(tmp_path / "out" / "sources.jsonl"))
     assert set(metrics["references"]) == {"en", "zh"}
@@ -42,3 +89,12 @@ def test_check_reports_bad_rows_without_traceback(tmp_path):
     assert result.exit_code == 1
     assert f"{bad}:1:" in result.output and "marker" in result.output
     assert "Traceback" not in result.output
+
+
+def test_stage_scripts_name_an_unknown_item_and_the_wrong_interpreter(root):
+    result = subprocess.run([sys.executable, "stages/filter.py", "nope"], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: filter.items has no 'nope' (items: ja, en, zh, tconer_ja, tconer_zh, tconer_en)" in result.stderr
+    # -S: no site-packages, as when DVC finds a `python` outside the project's environment
+    bare = subprocess.run([sys.executable, "-S", "stages/filter.py", "en"], cwd=root, capture_output=True, text=True)
+    assert bare.returncode == 1 and "cannot import the mmm package" in bare.stderr and "Traceback" not in bare.stderr

@@ -301,7 +301,7 @@ def test_cli_filter(tmp_path):
     assert result.exit_code == 0, result.output
     assert "5 rows -> 2 kept (40.0%), 3 rejected (residual_japanese 1, entity_not_in_text 1, bad_format 1)" in result.output
     bad = runner.invoke(app, [*args[:3], "xx", *args[4:]])
-    assert bad.exit_code == 1 and "unknown --lang 'xx'" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 2 and "Invalid value for '--lang'" in bad.output and "Traceback" not in bad.output
 
 
 def test_non_string_fields_and_unknown_langs_are_input_errors(tmp_path):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from translate_fakes import read_jsonl, references, sources, write_jsonl
+from configs import write_params
 from typer.testing import CliRunner
 
 from mmm.cli import app
@@ -16,7 +17,7 @@ from mmm.translate.label_map import LabelMapError
 
 def test_the_sample_maps_to_exactly_the_reference_labels(tmp_path, sample_dir):
     src = write_jsonl(tmp_path / "sources.jsonl", sources(sample_dir))
-    metrics = label_map.run(src, tmp_path / "labels", ["en", "zh"], tmp_path / "label_map.json")
+    metrics = label_map.run(src, tmp_path / "labels", ["en", "zh"], tmp_path / "label_map.json", "ja")
     for lang in ("en", "zh"):
         mapped = read_jsonl(tmp_path / "labels" / f"{lang}.jsonl")
         assert len(mapped) == 252 and {r["labels_lang"] for r in mapped} == {lang} and {r["lang"] for r in mapped} == {"ja"}
@@ -43,7 +44,7 @@ def test_every_unmapped_label_is_listed_with_count_and_example_and_nothing_is_wr
         row("a5", "SCNM", "大阪。/NER", "社会/NER/:地名;大阪"),
     ]
     with pytest.raises(LabelMapError) as error:
-        label_map.run(write_jsonl(tmp_path / "s.jsonl", rows), tmp_path / "labels", ["en", "zh"], tmp_path / "m.json")
+        label_map.run(write_jsonl(tmp_path / "s.jsonl", rows), tmp_path / "labels", ["en", "zh"], tmp_path / "m.json", "ja")
     message = str(error.value)
     for lang in ("en", "zh"):
         assert f"SCNM word-level label '宗教団体名' -> {lang}: 2 row(s), e.g. a1" in message
@@ -57,20 +58,19 @@ def test_every_unmapped_label_is_listed_with_count_and_example_and_nothing_is_wr
 def test_open_domain_rows_have_no_rule_mapping(tmp_path):
     rows = [row("t1", "TCONER", "エイダはノートを書いた。/NER", "計算機/NER/:人物;エイダ")]
     with pytest.raises(LabelMapError, match="TCONER: open-domain labels have no rule mapping \\(1 row\\(s\\), e.g. t1\\)"):
-        label_map.run(write_jsonl(tmp_path / "s.jsonl", rows), tmp_path / "labels", ["en"], None)
+        label_map.run(write_jsonl(tmp_path / "s.jsonl", rows), tmp_path / "labels", ["en"], None, "ja")
 
 
 def test_cli_fails_cleanly_and_succeeds_on_good_input(tmp_path, sample_dir):
     bad = write_jsonl(tmp_path / "bad.jsonl", [row("a1", "SCNM", "東京。/NER", "社会/NER/:宗教団体名;東京")])
-    params = tmp_path / "params.yaml"
-    params.write_text(json.dumps({"label_map": {"langs": ["en", "zh"], "source": "ja"}}), encoding="utf-8")
+    params = write_params(tmp_path / "params.yaml", label_map={"metrics": str(tmp_path / "m.json")})
     runner = CliRunner()
-    result = runner.invoke(app, ["label-map", "--params", str(params), "--input", str(bad), "--out-dir", str(tmp_path / "o")])
+    result = runner.invoke(app, ["label-map", "--params", str(params), str(bad), "--out-dir", str(tmp_path / "o")])
     assert result.exit_code == 1 and "宗教団体名" in result.output and "Traceback" not in result.output
     good = write_jsonl(tmp_path / "good.jsonl", sources(sample_dir)[:10])
-    result = runner.invoke(app, ["label-map", "--params", str(params), "--input", str(good), "--out-dir", str(tmp_path / "o")])
+    result = runner.invoke(app, ["label-map", "--params", str(params), str(good), "--out-dir", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert "label-map: 10 rows, every label mapped -> en 10, zh 10" in result.output
     broken = write_jsonl(tmp_path / "broken.jsonl", [row("b1", "SCNM", "東京。", "社会/NER/")])
-    result = runner.invoke(app, ["label-map", "--params", str(params), "--input", str(broken), "--out-dir", str(tmp_path / "o")])
+    result = runner.invoke(app, ["label-map", "--params", str(params), str(broken), "--out-dir", str(tmp_path / "o")])
     assert result.exit_code == 1 and "broken.jsonl:1: input does not end with the instruction" in result.output

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+
 from pathlib import Path
 
 from fake_openai import Fault
 
+from configs import replace
 from mmm.llm import LLMRequest, run_requests
 from mmm.llm import types as t
 

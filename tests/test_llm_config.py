@@ -2,33 +2,34 @@ from __future__ import annotations
 
 import pytest
 
-from mmm import params as params_mod
-from mmm.llm import GenParams, LLMConfig, LLMConfigError, LLMRequest, api_key_from_env
+from mmm.errors import ParamsError
+from mmm.llm import GenParams, LLMConfigError, LLMRequest, api_key_from_env
+from configs import make, settings
 
 
-def test_the_repo_params_section_builds_a_config(root):
-    config = LLMConfig.from_params(params_mod.load(root / "params.yaml")["llm"])
+def test_the_repo_params_section_builds_a_config():
+    config = make("llm")
     assert config.backend == "local" and config.family == "local-completions"
     assert config.price() is None  # the local model is free
-    assert LLMConfig.from_params(params_mod.load(root / "params.yaml")["llm"], model="gpt-4o-mini").price() is not None
+    assert make("llm", model="gpt-4o-mini").price() is not None
 
 
-def test_cli_overrides_win_and_none_means_not_given():
-    config = LLMConfig.from_params({"backend": "local", "concurrency": 2}, backend="openai", concurrency=None)
+def test_cli_flags_win_and_none_means_not_given():
+    config = make("llm", concurrency=2).with_flags(backend="openai", concurrency=None)
     assert config.backend == "openai" and config.concurrency == 2
 
 
 def test_unknown_keys_and_bad_values_are_all_named():
-    with pytest.raises(LLMConfigError, match="unknown key.*concurency"):
-        LLMConfig.from_params({"concurency": 4})
-    with pytest.raises(LLMConfigError) as info:
-        LLMConfig(backend="gpt", api="stream", concurrency=0)
-    assert "backend" in str(info.value) and "api" in str(info.value) and "concurrency" in str(info.value)
+    with pytest.raises(ParamsError, match="llm.concurency: unknown key"):
+        make("llm", concurency=4)
+    with pytest.raises(ParamsError) as info:
+        make("llm", backend="gpt", api="stream", concurrency=0)
+    assert [line.split(": ")[1] for line in info.value.lines()] == ["llm.backend", "llm.api", "llm.concurrency"]
 
 
 def test_a_key_in_params_is_refused():
-    with pytest.raises(LLMConfigError, match="OPENAI_API_KEY"):
-        LLMConfig.from_params({"api_key": "sk-oops"})
+    with pytest.raises(ParamsError, match="llm.api_key: must not be in params.*OPENAI_API_KEY"):
+        make("llm", api_key="sk-oops")
 
 
 def test_missing_key_error_names_the_variable_and_never_a_value(monkeypatch):
@@ -38,15 +39,15 @@ def test_missing_key_error_names_the_variable_and_never_a_value(monkeypatch):
 
 
 def test_replay_reads_the_family_it_replays():
-    assert LLMConfig(backend="replay", replay_from="openai", api="chat").family == "openai-chat"
-    assert LLMConfig(backend="replay").family == "local-completions"
+    assert make("llm", backend="replay", replay_from="openai", api="chat").family == "openai-chat"
+    assert make("llm", backend="replay").family == "local-completions"
 
 
 def test_prices_compute_cost():
-    config = LLMConfig(model="m", prices={"m": {"input": 1.0, "output": 2.0}})
+    config = make("llm", model="m", prices={"m": {"input": 1.0, "output": 2.0}})
     assert config.price().cost(1_000_000, 500_000) == pytest.approx(2.0)
-    with pytest.raises(LLMConfigError, match="prices.m"):
-        LLMConfig(prices={"m": {"in": 1.0}})
+    with pytest.raises(ParamsError, match="llm.prices.m.in: unknown key"):
+        make("llm", prices={"m": {"in": 1.0}})
 
 
 def test_gen_params_and_requests_validate():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+
 
 import pytest
 from tiny_model import tiny_model_dir  # noqa: F401  (fixture)
 
 from mmm.llm import GenParams, LLMConfig, LLMConfigError, LLMRequest, ReplayMissError, run_requests
 from mmm.llm import types as t
+from configs import make, settings, replace
 
 PROMPTS = [
     "横浜市は関内駅前の新庁舎で子育て相談の受付を始めた。/NER",
@@ -43,7 +44,7 @@ def varied_model_dir(tiny_model_dir, tmp_path_factory):  # noqa: F811
 
 @pytest.fixture
 def local_config(tmp_path, varied_model_dir):
-    return LLMConfig(backend="local", model="tiny", local_model_dir=str(varied_model_dir),
+    return make("llm", backend="local", model="tiny", local_model_dir=str(varied_model_dir),
                      cache_dir=str(tmp_path / "cache"), local_batch_size=4, progress=False)
 
 

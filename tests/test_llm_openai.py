@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
+
 
 import pytest
 from fake_openai import Fault
 
+from configs import replace
 from mmm.io import write_json, write_jsonl
 from mmm.llm import GenParams, LLMConfigError, LLMRequest, run_requests
 from mmm.llm import types as t

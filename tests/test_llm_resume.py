@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
     from mmm.llm import LLMConfig, LLMRequest, run_requests
-    config = LLMConfig(**json.loads(sys.argv[1]))
+    config = LLMConfig.model_validate(json.loads(sys.argv[1]))
     run_requests([LLMRequest(f"r{i}", f"prompt {i}") for i in range(int(sys.argv[2]))], config)
     """
 )
@@ -39,8 +39,7 @@ def wait_for_lines(path: Path, count: int, timeout: float = 30.0) -> None:
 def test_a_killed_run_loses_nothing_answered_and_the_rerun_sends_only_the_rest(fake_openai, openai_config, tmp_path):
     # the server answers the first 12 requests, then hangs every later one: the run is mid-flight
     fake_openai.faults = lambda call: Fault.HANG if call.index >= ANSWERED_BEFORE_KILL else None
-    settings = {k: v for k, v in openai_config.public_dict().items() if k in
-                ("backend", "model", "api", "base_url", "cache_dir", "concurrency", "progress")}
+    settings = openai_config.public_dict()
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, json.dumps(settings), str(TOTAL)],
                             env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     shard = ResponseCache(openai_config.cache_dir, openai_config.family, openai_config.model).path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from mmm.evaluation import EvalConfig, evaluate_file
+from configs import make, settings
 
 EN_INPUT = "At 10:30 Ann met Bob in Rome./NER"
 EN_GOLD = "Society/NER/:Person;Ann:Person;Bob:Location;Rome"
@@ -18,7 +19,7 @@ def audit(tmp_path, predictions: list[str], dataset="SCNM", lang="en", inp=EN_IN
     rows = [{"id": f"p{i}", "lang": lang, "dataset": dataset, "input": inp, "output": gold, "prediction": p}
             for i, p in enumerate(predictions)]
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    result = evaluate_file(path, EvalConfig(bootstrap_samples=0, **config))
+    result = evaluate_file(path, make("evaluate", bootstrap_samples=0, **config))
     return result["audits"][lang][dataset]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from mmm.evaluation import EvalConfig, evaluate_file
 from mmm.evaluation.bootstrap import _f1_percent, f1_intervals, seed_for
+from configs import make, settings
 
 
 def _rows(n: int, seed: int) -> np.ndarray:
@@ -63,7 +64,7 @@ def test_intervals_in_metrics_do_not_depend_on_other_sub_datasets(tmp_path):
     def ci(records):
         path = tmp_path / "p.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-        return evaluate_file(path, EvalConfig(bootstrap_samples=300, seed=3))["metrics"]["en"]["SCNM"]["ci"]
+        return evaluate_file(path, make("evaluate", bootstrap_samples=300, seed=3))["metrics"]["en"]["SCNM"]["ci"]
 
     alone = ci(rows)
     assert alone == ci(other + rows)
@@ -75,4 +76,4 @@ def test_zero_samples_turns_intervals_off(tmp_path):
     path = tmp_path / "p.jsonl"
     row = {"id": "a", "lang": "en", "dataset": "SCNM", "input": "Ann./NER", "output": "Society/NER/:Person;Ann", "prediction": ""}
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
-    assert "ci" not in evaluate_file(path, EvalConfig(bootstrap_samples=0))["metrics"]["en"]["SCNM"]
+    assert "ci" not in evaluate_file(path, make("evaluate", bootstrap_samples=0))["metrics"]["en"]["SCNM"]

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 STAGE_FILES = [
     "params.yaml",
     "stages/evaluate.py",
+    "stages/_entry.py",
     "src/mmm/evaluation",
     "src/mmm/records.py",
     "src/mmm/registry.py",

@@ -8,6 +8,7 @@ import pytest
 
 from mmm.evaluation import EvalConfig, evaluate_file, predictions
 from mmm.io import InputError
+from configs import make, settings
 
 GOOD = {
     "id": "a",
@@ -86,7 +87,7 @@ def test_tcree_accepts_both_of_its_instruction_words(tmp_path):
 def test_garbage_predictions_are_never_errors(tmp_path):
     garbage = ["", " ", "/NER/", "::;;//", "\u0000\ufffd", "Literature/NER/" + ":x" * 500, '{"json": true}', "5"]
     path = write(tmp_path, [{**GOOD, "id": str(i), "prediction": g} for i, g in enumerate(garbage)])
-    result = evaluate_file(path, EvalConfig(bootstrap_samples=0))
+    result = evaluate_file(path, make("evaluate", bootstrap_samples=0))
     assert result["metrics"]["en"]["SCNM"]["n"] == len(garbage)
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import runpy
 
 import pytest
+from configs import write_params
 from typer.testing import CliRunner
 
 from mmm.cli import app
@@ -26,11 +26,18 @@ def sample_predictions(sample_dir, path, target: str | None = None) -> list[dict
     return rows
 
 
+def evaluate_params(tmp_path, **evaluate) -> str:
+    """A params file whose evaluate outputs are under ``tmp_path``, with ``evaluate`` overrides."""
+    outputs = {"out": str(tmp_path / "m.json"), "report": str(tmp_path / "t.md"), "plot": str(tmp_path / "t.png")}
+    return str(write_params(tmp_path / "params.yaml", evaluate={**outputs, **evaluate}))
+
+
 def test_cli_writes_metrics_report_and_chart(tmp_path, sample_dir):
     rows = sample_predictions(sample_dir, tmp_path / "p.jsonl")
     out, report, plot = tmp_path / "m.json", tmp_path / "r" / "table1.md", tmp_path / "r" / "f1.png"
+    params = evaluate_params(tmp_path, bootstrap_samples=200, model_name="tiny")
     result = runner.invoke(app, ["evaluate", str(tmp_path / "p.jsonl"), "--out", str(out), "--report", str(report),
-                                 "--plot", str(plot), "--bootstrap-samples", "200", "--model-name", "tiny"])
+                                 "--plot", str(plot), "--params", params])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"evaluate: {len(rows)} rows in 18 sub-dataset(s), paper mode, target joint;")
     metrics = json.loads(out.read_text(encoding="utf-8"))
@@ -56,7 +63,7 @@ def test_cli_writes_metrics_report_and_chart(tmp_path, sample_dir):
 def test_bad_input_exits_1_with_the_line_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "lang": "en", "dataset": "SCNM", "input": "x/NER", "output": "L/NER/"}\n', encoding="utf-8")
-    result = runner.invoke(app, ["evaluate", str(bad), "--out", str(tmp_path / "m.json")])
+    result = runner.invoke(app, ["evaluate", str(bad), "--params", evaluate_params(tmp_path)])
     assert result.exit_code == 1
     assert f"{bad}:1: missing or non-string field(s): prediction" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "m.json").exists()
@@ -64,10 +71,12 @@ def test_bad_input_exits_1_with_the_line_and_no_traceback(tmp_path):
 
 def test_bad_options_are_clean_errors(tmp_path, sample_dir):
     sample_predictions(sample_dir, tmp_path / "p.jsonl", target="joint")
-    for args, message in [(["--mode", "fuzzy"], "mode must be one of paper, normalized"),
-                          (["--target", "word_only"], "target word_only was requested but the predictions come from a joint model")]:
-        result = runner.invoke(app, ["evaluate", str(tmp_path / "p.jsonl"), "--out", str(tmp_path / "m.json"), *args])
-        assert result.exit_code == 1 and message in result.output, result.output
+    evaluate = ["evaluate", str(tmp_path / "p.jsonl"), "--params", evaluate_params(tmp_path)]
+    result = runner.invoke(app, [*evaluate, "--mode", "fuzzy"])
+    assert result.exit_code == 2 and "Invalid value for '--mode'" in result.output, result.output
+    result = runner.invoke(app, [*evaluate, "--target", "word_only"])
+    message = "target word_only was requested but the predictions come from a joint model"
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, result.output
 
 
 def test_text_only_model_is_scored_on_tl_only(tmp_path, sample_dir):
@@ -75,8 +84,8 @@ def test_text_only_model_is_scored_on_tl_only(tmp_path, sample_dir):
     for row in rows:  # what a text_only model prints: "label/WORD/"
         row["prediction"] = row["output"][: row["output"].index("/", row["output"].index("/") + 1) + 1]
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    result = runner.invoke(app, ["evaluate", str(tmp_path / "p.jsonl"), "--out", str(tmp_path / "m.json"),
-                                 "--report", str(tmp_path / "t.md"), "--bootstrap-samples", "0"])
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "p.jsonl"), "--params", evaluate_params(tmp_path, bootstrap_samples=0,
+                                                                                                    model_name="this run")])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["target"] == "text_only"
@@ -92,7 +101,7 @@ def test_markdown_has_tconer_table_in_paper_language_order():
                     "en": {"TCONER": {"n": 1, "TL": 10.0, "WL": 20.0, "ALL": 30.0}}},
         "audits": {}, "bootstrap": {"samples": 0, "seed": 0, "confidence": 0.95},
     }
-    text = markdown(result)
+    text = markdown(result, "this run")
     assert "| Model | English TL | English WL | English ALL | Japanese TL |" in text
     assert "| **this run** | 10.00 | 20.00 | 30.00 | 50.00 | 25.00 | 0.00 | – | – | – |" in text
     assert "| OIELLM-13B (paper) | 40.30 | 19.23 | 0.30 | 43.40 | 13.02 | 0.00 | 47.70 | 15.72 | 0.30 |" in text
@@ -104,10 +113,3 @@ def test_paper_table_has_every_cell_of_table_1():
     reported = [v for lang in f1.values() for dataset in lang.values() for v in dataset.values() if v is not None]
     assert len(reported) == 73  # 75 cells; "-" for USA-7B on Japanese SCNM and TCREE
     assert all(len(v) == 3 for v in reported)
-
-
-def test_stage_maps_params_to_options(root):
-    stage = runpy.run_path(str(root / "stages" / "evaluate.py"))  # not __main__: only defines
-    assert stage["options"]({"mode": "paper", "bootstrap_samples": 10, "reference": None}) == [
-        "--mode", "paper", "--bootstrap-samples", "10", "--reference", ""]
-    assert "--report" in stage["OUTPUTS"] and stage["PREDICTIONS"] == "data/processed/predictions.jsonl"

@@ -14,6 +14,7 @@ from mmm.evaluation import EvalConfig, evaluate_file
 from mmm.evaluation.algorithm1 import WHITESPACE, evaluate_samples, normalize, parse_paper
 from mmm.records import instruction_of
 from mmm.registry import kind
+from configs import make, settings
 
 NER_INPUT = "In 1953 Marlon Brando starred in On the Waterfront, directed by Kazan./NER"
 NER_GOLD = "Literature/NER/:Person;Marlon Brando:Product Name;On the Waterfront"
@@ -35,7 +36,7 @@ def score(tmp_path, rows: list[dict], mode: str = "paper", target: str = "auto")
     """Metrics of the only (lang, dataset) in ``rows`` by both implementations; asserts they agree."""
     path = tmp_path / "predictions.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    result = evaluate_file(path, EvalConfig(mode=mode, target=target, bootstrap_samples=0))
+    result = evaluate_file(path, make("evaluate", mode=mode, target=target, bootstrap_samples=0))
     (lang, by_dataset), = result["metrics"].items()
     (dataset, figures), = by_dataset.items()
     whole = kind(dataset).word_level == "triple"

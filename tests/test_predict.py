@@ -13,6 +13,7 @@ from mmm.modeling.generation import Settings
 from mmm.predict import Generator, PredictConfig, cap_per_cell, extract_from_folder, run
 from mmm.records import Sample
 from mmm.train import Paths, TrainConfig, train
+from configs import make, write_params
 
 runner = CliRunner()
 
@@ -25,7 +26,7 @@ def memorise(base: Path, out: Path, rows: list[dict], target: str = "joint", ste
     threads = torch.get_num_threads()
     train_file = out.parent / f"{out.name}.jsonl"
     train_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    cfg = TrainConfig(base_model=str(base), target=target, method="full", epochs=1000, max_steps=steps,
+    cfg = make("train", base_model=str(base), target=target, method="full", epochs=1000, max_steps=steps,
                       learning_rate=1e-2, per_device_batch_size=len(rows), lr_scheduler="constant_with_warmup",
                       warmup_ratio=0.0, save_dtype="float32", threads=1)
     try:
@@ -59,7 +60,7 @@ def test_predict_reproduces_what_training_taught(tmp_path, memorised):
     model, rows = memorised
     from accelerate.state import PartialState
 
-    metrics = run(PredictConfig(model=str(model), batch_size=2, max_new_tokens=80), write(tmp_path / "test.jsonl", rows),
+    metrics = run(make("predict", model=str(model), batch_size=2, max_new_tokens=80), write(tmp_path / "test.jsonl", rows),
                   tmp_path / "predictions.jsonl", tmp_path / "predict.json", log_dir=tmp_path / "logs")
     PartialState._reset_state()
     predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
@@ -83,7 +84,7 @@ def test_predicting_twice_writes_the_same_bytes(tmp_path, memorised):
     test = write(tmp_path / "test.jsonl", sample_records()[::30] + rows)
     outputs = []
     for name in ("first", "second"):
-        run(PredictConfig(model=str(model), batch_size=3, max_new_tokens=12, threads=1), test,
+        run(make("predict", model=str(model), batch_size=3, max_new_tokens=12, threads=1), test,
             tmp_path / f"{name}.jsonl", tmp_path / f"{name}.json")
         PartialState._reset_state()
         outputs.append([(tmp_path / f"{name}.{ext}").read_bytes() for ext in ("jsonl", "json")])
@@ -165,29 +166,29 @@ def test_text_only_target_round_trip(tmp_path, tiny_model_dir):  # noqa: F811
 def test_extract_prints_label_and_pairs(memorised):
     model, rows = memorised
     ner = Sample.from_record(rows[0])
-    result = runner.invoke(app, ["extract", ner.text, "--task", "NER", "--model", str(model)])
+    result = runner.invoke(app, ["extract", ner.text, "--task", "NER", "--model-dir", str(model)])
     assert result.exit_code == 0, result.output
     assert f"label: {ner.text_label}" in result.output
     for label, entity in ner.pairs:
         assert f"  {label}: {entity}" in result.output
     triple = Sample.from_record(rows[1])
-    result = runner.invoke(app, ["extract", triple.text, "--task", triple.instruct, "--model", str(model), "--json"])
+    result = runner.invoke(app, ["extract", triple.text, "--task", triple.instruct, "--model-dir", str(model), "--json"])
     data = json.loads(result.stdout)
     assert data["pairs"] == [list(p) for p in triple.pairs] and data["error"] is None
 
 
 def test_extract_shows_raw_output_that_does_not_parse(tiny_model_dir):  # noqa: F811
-    result = runner.invoke(app, ["extract", "Some text.", "--task", "NER", "--model", str(tiny_model_dir),
+    result = runner.invoke(app, ["extract", "Some text.", "--task", "NER", "--model-dir", str(tiny_model_dir),
                                  "--max-new-tokens", "5"])
     assert result.exit_code == 0, result.output
     assert "raw output:" in result.output and "does not parse strictly as joint" in result.output
 
 
 def test_extract_and_predict_name_bad_arguments(tmp_path, tiny_model_dir):  # noqa: F811
-    result = runner.invoke(app, ["extract", "x", "--task", "POS", "--model", str(tiny_model_dir)])
+    result = runner.invoke(app, ["extract", "x", "--task", "POS", "--model-dir", str(tiny_model_dir)])
     assert result.exit_code == 1 and "unknown task 'POS'" in result.output
-    result = runner.invoke(app, ["extract", "x", "--model", str(tmp_path / "nowhere")])
+    result = runner.invoke(app, ["extract", "x", "--model-dir", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "no such model folder" in result.output and "Traceback" not in result.output
-    (tmp_path / "p.yaml").write_text("predict:\n  batch_size: 0\n")
+    write_params(tmp_path / "p.yaml", predict={"batch_size": 0})
     result = runner.invoke(app, ["predict", "--params", str(tmp_path / "p.yaml")])
     assert result.exit_code == 1 and "batch_size" in result.output

@@ -99,7 +99,7 @@ def test_hub_path_loads_a_local_folder_offline(tmp_path, monkeypatch):
     folder = tmp_path / "MMM-dataset-Trainset"
     folder.mkdir()
     write_jsonl(folder / "train.jsonl", ROWS)
-    records = load_hub(str(folder), split="train")
+    records = load_hub(str(folder), "train", allow_network=False)
     assert [r["dataset"] for r in records] == ["SCNM", "SCPOS-Adj", "TCREE", "TCONER"]
     assert records[0]["id"] == "MMM-dataset-Trainset-train-000001"
 
@@ -107,9 +107,9 @@ def test_hub_path_loads_a_local_folder_offline(tmp_path, monkeypatch):
 def test_hub_id_fails_cleanly_when_offline():
     import os
 
-    assert os.environ["HF_DATASETS_OFFLINE"] == "1"
     with pytest.raises(Exception) as info:
-        load_hub("ganchengguang/MMM-dataset-Trainset")
+        load_hub("ganchengguang/MMM-dataset-Trainset", "train", allow_network=False)
+    assert os.environ["HF_DATASETS_OFFLINE"] == "1" and os.environ["HF_HUB_OFFLINE"] == "1"
     assert "offline" in str(info.value).lower() or "couldn't" in str(info.value).lower()
 
 

@@ -12,6 +12,7 @@ from mmm import registry
 from mmm.cli import app
 from mmm.records import split_input
 from mmm.split import SplitConfig, split_records
+from configs import make, write_params
 
 runner = CliRunner()
 
@@ -26,7 +27,7 @@ def cells(rows: list[dict]) -> Counter:
 
 
 def test_default_split_leaves_a_test_set_in_every_cell(mix):
-    result = split_records(mix, SplitConfig())
+    result = split_records(mix, make("split"))
     present = set(cells(mix))
     assert set(cells(result.test)) == present and set(cells(result.train)) == present
     for (lang, dataset), counts in result.cells.items():
@@ -38,13 +39,13 @@ def test_default_split_leaves_a_test_set_in_every_cell(mix):
 def test_filtered_small_cells_still_get_test_rows():
     rows = [r for r in sample_records() if r["lang"] == "ja"]
     small = [r for r in rows if r["dataset"] == "SCNM"][:1] + [r for r in rows if r["dataset"] == "TCREE"][:2]
-    result = split_records(small, SplitConfig())
+    result = split_records(small, make("split"))
     assert result.cells[("ja", "SCNM")].test == 1 and result.cells[("ja", "SCNM")].train == 0
     assert result.cells[("ja", "TCREE")].test == 1 and result.cells[("ja", "TCREE")].train == 1
 
 
 def test_no_text_is_in_both_train_and_test(mix):
-    result = split_records(mix, SplitConfig())
+    result = split_records(mix, make("split"))
     key = lambda r: (r["lang"], r["dataset"], split_input(r["input"], r["dataset"])[0])  # noqa: E731
     assert not {key(r) for r in result.train} & {key(r) for r in result.test}
 
@@ -53,9 +54,9 @@ def test_split_is_seeded_and_independent_of_row_order(mix):
     shuffled = list(mix)
     random.Random(3).shuffle(shuffled)
     ids = lambda rows: {(r["lang"], r["dataset"], r["id"]) for r in rows}  # noqa: E731
-    first, again = split_records(mix, SplitConfig(seed=1)), split_records(shuffled, SplitConfig(seed=1))
+    first, again = split_records(mix, make("split", seed=1)), split_records(shuffled, make("split", seed=1))
     assert ids(first.train) == ids(again.train)
-    assert ids(first.train) != ids(split_records(mix, SplitConfig(seed=2)).train)
+    assert ids(first.train) != ids(split_records(mix, make("split", seed=2)).train)
     # outputs keep the input's row order
     positions = {id(r): i for i, r in enumerate(mix)}
     assert [positions[id(r)] for r in first.test] == sorted(positions[id(r)] for r in first.test)
@@ -65,7 +66,7 @@ def test_duplicates_are_dropped_counted_and_conflicts_flagged(mix):
     ja_scnm = [r for r in mix if r["lang"] == "ja" and r["dataset"] == "SCNM"]
     copy = dict(ja_scnm[0], id="dup-1")
     conflict = dict(ja_scnm[1], id="dup-2", output=ja_scnm[2]["output"])
-    result = split_records(ja_scnm + [copy, conflict], SplitConfig())
+    result = split_records(ja_scnm + [copy, conflict], make("split"))
     counts = result.cells[("ja", "SCNM")]
     assert (counts.rows, counts.duplicates, counts.conflicting_duplicates) == (len(ja_scnm) + 2, 2, 1)
     assert counts.train + counts.test == len(ja_scnm)
@@ -76,14 +77,14 @@ def test_an_id_naming_two_texts_in_one_cell_is_an_error(mix):
     rows.append(dict(rows[1], id=rows[0]["id"]))
     rows[-1]["input"] = "A different text./" + split_input(rows[1]["input"], "TCREE")[1]
     with pytest.raises(ValueError, match=rf"en/TCREE/{rows[0]['id']}"):
-        split_records(rows, SplitConfig())
+        split_records(rows, make("split"))
 
 
 def test_cross_lingual_leaks_are_counted(mix):
     # English keeps only some SCNM ids (as filtering would): count test rows trained on elsewhere by brute force
     keep = {f"scnm-{i:03d}" for i in range(1, 43, 3)}
     rows = [r for r in mix if r["dataset"] == "SCNM" and (r["lang"] == "ja" or r["id"] in keep)]
-    result = split_records(rows, SplitConfig(train_size=6))
+    result = split_records(rows, make("split", train_size=6))
     trained = {(r["lang"], r["id"]) for r in result.train}
     expected = sum(1 for r in result.test for lang in ("ja", "en") if lang != r["lang"] and (lang, r["id"]) in trained)
     assert result.cross_lingual_leaks == expected
@@ -97,7 +98,7 @@ def test_paper_profile_reproduces_table_4_from_table_2():
             suffix = "/" + registry.kind(dataset).instructions[0]
             rows.extend({"id": f"{dataset}-{i}", "lang": lang, "dataset": dataset, "input": f"{lang}-{dataset}-{i}{suffix}", "output": ""}
                         for i in range(n))
-    result = split_records(rows, SplitConfig(train_size="paper", max_train_fraction=1.0))
+    result = split_records(rows, make("split", train_size="paper", max_train_fraction=1.0))
     got_train = {lang: {d: result.cells[(lang, d)].train for d in registry.DATASETS} for lang in registry.LANGS}
     got_test = {lang: {d: result.cells[(lang, d)].test for d in registry.DATASETS} for lang in registry.LANGS}
     assert got_train == registry.paper_sizes("train")
@@ -108,30 +109,32 @@ def test_paper_profile_reproduces_table_4_from_table_2():
 @pytest.mark.parametrize(
     "section, message",
     [
-        ({"train_size": "table3"}, "only named size is 'paper'"),
-        ({"max_train_fraction": 0}, "max_train_fraction"),
-        ({"train_size": {"xx": {"SCNM": 3}}}, "'xx'"),
-        ({"train_size": {"en": {"SCNM": -1}}}, "split.train_size.en.SCNM"),
-        ({"seeed": 1}, "unknown key"),
+        ({"train_size": "table3"}, "split.train_size: .*Input should be 'paper', got 'table3'"),
+        ({"max_train_fraction": 0}, "split.max_train_fraction: Input should be greater than 0"),
+        ({"train_size": {"xx": {"SCNM": 3}}}, r"split.train_size.xx: Input should be 'en', 'ja' or 'zh'"),
+        ({"train_size": {"en": {"SCNM": -1}}}, "split.train_size.en.SCNM: Input should be greater than or equal to 0"),
+        ({"seeed": 1}, "split.seeed: unknown key"),
+        ({"seed": 42.0}, "split.seed: Input should be a valid integer, got 42.0"),
+        ({"seed": "abc"}, "split.seed: Input should be a valid integer"),
     ],
 )
 def test_bad_split_params_are_named(section, message):
     with pytest.raises(ValueError, match=message):
-        SplitConfig.from_params(section)
+        make("split", **section)
 
 
 def test_a_size_map_must_cover_every_cell_in_the_data(mix):
     with pytest.raises(ValueError, match="no size for en/SCNM"):
-        split_records([r for r in mix if r["dataset"] == "SCNM"], SplitConfig(train_size={"ja": {"SCNM": 3}}))
+        split_records([r for r in mix if r["dataset"] == "SCNM"], make("split", train_size={"ja": {"SCNM": 3}}))
 
 
 def test_cli_writes_files_and_metrics(tmp_path, mix):
     source = tmp_path / "mmm.jsonl"
     source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in mix), encoding="utf-8")
-    params = tmp_path / "params.yaml"
-    params.write_text("split:\n  seed: 7\n  train_size: 10\n  max_train_fraction: 0.5\n", encoding="utf-8")
+    params = write_params(tmp_path / "params.yaml", split={"seed": 7, "train_size": 10, "max_train_fraction": 0.5})
     out, metrics = tmp_path / "split", tmp_path / "split.json"
-    result = runner.invoke(app, ["split", str(source), "--out-dir", str(out), "--params", str(params), "--metrics", str(metrics)])
+    result = runner.invoke(app, ["split", str(source), "--train", str(out / "train.jsonl"), "--test", str(out / "test.jsonl"),
+                                 "--params", str(params), "--metrics", str(metrics)])
     assert result.exit_code == 0, result.output
     data = json.loads(metrics.read_text())
     train = (out / "train.jsonl").read_text().splitlines()
@@ -147,12 +150,12 @@ def test_cli_reports_bad_rows_with_file_and_line(tmp_path):
     source = tmp_path / "mmm.jsonl"
     source.write_text('{"id": "a", "lang": "en", "dataset": "SCNM", "input": "x/NER", "output": "Society/NER/"}\n'
                       '{"id": "b", "lang": "en", "dataset": "SCNM", "input": "y", "output": "Society/NER/"}\n', encoding="utf-8")
-    result = runner.invoke(app, ["split", str(source), "--out-dir", str(tmp_path / "o"), "--params", str(tmp_path / "none.yaml")])
+    outputs = ["--train", str(tmp_path / "o" / "train.jsonl"), "--test", str(tmp_path / "o" / "test.jsonl"),
+               "--metrics", str(tmp_path / "m.json")]
+    result = runner.invoke(app, ["split", str(source), *outputs, "--params", str(tmp_path / "none.yaml")])
     assert result.exit_code == 1
-    assert "none.yaml" in result.output  # missing params file is named
-    (tmp_path / "p.yaml").write_text("split: {}\n")
-    result = runner.invoke(app, ["split", str(source), "--out-dir", str(tmp_path / "o"), "--params", str(tmp_path / "p.yaml"),
-                                 "--metrics", str(tmp_path / "m.json")])
+    assert "none.yaml: no such params file" in result.output  # missing params file is named
+    result = runner.invoke(app, ["split", str(source), *outputs, "--params", str(write_params(tmp_path / "p.yaml"))])
     assert result.exit_code == 1 and f"{source}:2:" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o" / "train.jsonl").exists()
 
@@ -167,7 +170,7 @@ def test_a_text_in_two_cells_never_lands_on_both_sides():
         rows.append({"id": f"t{i}", "lang": "en", "dataset": "TCONER", "input": text, "output": "music/NER/"})
         rows.append({"id": f"t{i}", "lang": "ja", "dataset": "TCONER", "input": text, "output": "music/NER/"})
     rows += [{"id": f"j{i}", "lang": "ja", "dataset": "TCONER", "input": f"音楽の話{i}。/NER", "output": "音楽/NER/"} for i in range(30)]
-    result = split_records(rows, SplitConfig(train_size=10, max_train_fraction=0.6))
+    result = split_records(rows, make("split", train_size=10, max_train_fraction=0.6))
     train_texts = {r["input"] for r in result.train}
     assert not train_texts & {r["input"] for r in result.test}
     dropped = sum(c.test_text_in_train for c in result.cells.values())

@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+from configs import write_params
 from typer.testing import CliRunner
 
 from mmm.cli import app
@@ -49,25 +50,15 @@ def test_review_loop_end_to_end(tmp_path, sample_dir, fake_openai, openai_env):
     fake_openai.answer = topic_for
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text("labels: {}\ndrop: {}\n", encoding="utf-8")
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        json.dumps(
-            {
-                "tconer": {
-                    "source_files": [str(sample_dir / "pile-ner" / "tconer.json")],
-                    "overrides": str(overrides),
-                    "label": {"template": "prompts/tconer/label.txt", "max_words": 4, "max_chars": 40},
-                },
-                "llm": {"backend": "openai", "model": "fake-model", "api": "chat", "base_url": fake_openai.base_url,
-                        "cache_dir": str(tmp_path / "cache"), "max_retries": 1, "backoff_base_s": 0.01, "progress": False},
-            }
-        ),
-        encoding="utf-8",
-    )
     d = tmp_path
-    invoke("tconer", "convert", "--params", str(params), "--out", str(d / "conv.jsonl"), "--metrics", str(d / "mc.json"))
-    label_args = ["tconer", "label", "--params", str(params), "--converted", str(d / "conv.jsonl"), "--out",
-                  str(d / "en.jsonl"), "--failed", str(d / "failed.jsonl"), "--metrics", str(d / "ml.json")]
+    tconer = {"source_files": [str(sample_dir / "pile-ner" / "tconer.json")], "overrides": str(overrides),
+              "converted": str(d / "conv.jsonl"), "labelled": str(d / "en.jsonl"), "label_failed": str(d / "failed.jsonl"),
+              "convert_metrics": str(d / "mc.json"), "label_metrics": str(d / "ml.json"), "review_sheet": str(d / "s.csv")}
+    llm = {"backend": "openai", "model": "fake-model", "api": "chat", "base_url": fake_openai.base_url,
+           "cache_dir": str(tmp_path / "cache"), "max_retries": 1, "backoff_base_s": 0.01, "progress": False}
+    params = str(write_params(tmp_path / "params.yaml", tconer=tconer, llm=llm, logs={"dir": str(d / "logs")}))
+    invoke("tconer", "convert", "--params", params)
+    label_args = ["tconer", "label", "--params", params]
     invoke(*label_args)
     first = json.loads((d / "ml.json").read_text())
     records = [json.loads(line) for line in (d / "en.jsonl").read_text().splitlines()]
@@ -82,7 +73,7 @@ def test_review_loop_end_to_end(tmp_path, sample_dir, fake_openai, openai_env):
     sent = fake_openai.completion_calls
 
     # A reviewer exports the sheet, relabels one good row, rescues one failed row, drops one row.
-    invoke("tconer", "review", "--records", str(d / "en.jsonl"), "--failed", str(d / "failed.jsonl"), "--out", str(d / "s.csv"))
+    invoke("tconer", "review", "--params", params)
     with open(d / "s.csv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 64
@@ -94,7 +85,7 @@ def test_review_loop_end_to_end(tmp_path, sample_dir, fake_openai, openai_env):
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    assert "2 relabelled, 1 dropped" in invoke("tconer", "apply-review", str(d / "s.csv"), "--overrides", str(overrides))
+    assert "2 relabelled, 1 dropped" in invoke("tconer", "apply-review", str(d / "s.csv"), "--params", params)
 
     invoke(*label_args)
     second = json.loads((d / "ml.json").read_text())
@@ -110,7 +101,8 @@ def test_apply_review_rejects_bad_cells(tmp_path):
     sheet = tmp_path / "s.csv"
     sheet.write_text("id,new_label,drop\na,music/film,\nb,rock,duplicate\n", encoding="utf-8")
     overrides = tmp_path / "o.yaml"
-    result = runner.invoke(app, ["tconer", "apply-review", str(sheet), "--overrides", str(overrides)])
+    params = write_params(tmp_path / "params.yaml", tconer={"overrides": str(overrides)})
+    result = runner.invoke(app, ["tconer", "apply-review", str(sheet), "--params", str(params)])
     assert result.exit_code == 1
     assert f"{sheet}:2: a: new_label 'music/film': label_has_delimiter" in result.output
     assert f"{sheet}:3: b: fill new_label or drop, not both" in result.output
@@ -118,7 +110,7 @@ def test_apply_review_rejects_bad_cells(tmp_path):
 
 
 def test_a_budget_stop_leaves_texts_pending_and_a_rerun_labels_only_those(tmp_path, root, fake_openai, openai_config):
-    from dataclasses import replace
+    from configs import replace
 
     from mmm.errors import IncompleteRun
     from mmm.tconer.run import run_label
@@ -133,7 +125,7 @@ def test_a_budget_stop_leaves_texts_pending_and_a_rerun_labels_only_those(tmp_pa
 
     def label(config) -> dict:
         return run_label(converted, out, failed, metrics_path, config, root / "prompts" / "tconer" / "label.txt", overrides,
-                         LabelRules(), 8, log_dir=logs)
+                         LabelRules(4, 40), 8, log_dir=logs)
 
     with pytest.raises(IncompleteRun) as stopped:
         label(replace(openai_config, max_requests=4, concurrency=1))

@@ -14,6 +14,7 @@ from tiny_model import one_torch_thread, sample_records, tiny_model_dir  # noqa:
 
 from mmm.modeling.loading import FORMAT_FILE, check_model_dir
 from mmm.train import Paths, TrainConfig, cast_state, train
+from configs import make, write_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def paths_in(tmp: Path, train_file: Path) -> Paths:
 
 def test_full_fine_tune_saves_a_plain_reloadable_safetensors_model(tmp_path, tiny_model_dir):  # noqa: F811
     rows = sample_records()[:12]
-    cfg = TrainConfig(base_model=str(tiny_model_dir), method="full", epochs=2, max_steps=6, learning_rate=3e-3,
+    cfg = make("train", base_model=str(tiny_model_dir), method="full", epochs=2, max_steps=6, learning_rate=3e-3,
                       per_device_batch_size=4, gradient_accumulation_steps=2, save_dtype="bfloat16")
     paths = paths_in(tmp_path, write_rows(tmp_path / "train.jsonl", rows))
     metrics = train(cfg, paths, log_dir=tmp_path / "logs")
@@ -88,7 +89,7 @@ def test_lora_is_merged_and_learns(tmp_path, tiny_model_dir):  # noqa: F811
     from transformers import AutoModelForCausalLM
 
     rows = sample_records()[:4]
-    cfg = TrainConfig(base_model=str(tiny_model_dir), method="lora", epochs=100, max_steps=12, learning_rate=2e-2,
+    cfg = make("train", base_model=str(tiny_model_dir), method="lora", epochs=100, max_steps=12, learning_rate=2e-2,
                       per_device_batch_size=4, save_dtype="float32", lr_scheduler="constant_with_warmup",
                       warmup_ratio=0.0, gradient_checkpointing=True)
     paths = paths_in(tmp_path, write_rows(tmp_path / "train.jsonl", rows))
@@ -112,7 +113,7 @@ def test_training_twice_writes_the_same_bytes(tmp_path, tiny_model_dir):  # noqa
     from accelerate.state import AcceleratorState, GradientState
 
     train_file = write_rows(tmp_path / "train.jsonl", sample_records()[:8])
-    cfg = TrainConfig(base_model=str(tiny_model_dir), method="lora", epochs=2, max_steps=3, learning_rate=1e-2,
+    cfg = make("train", base_model=str(tiny_model_dir), method="lora", epochs=2, max_steps=3, learning_rate=1e-2,
                       per_device_batch_size=4, save_dtype="bfloat16", threads=1)  # LoRA dropout draws random numbers
     runs = []
     for name in ("first", "second"):
@@ -132,7 +133,7 @@ def test_training_twice_writes_the_same_bytes(tmp_path, tiny_model_dir):  # noqa
 
 def test_too_long_examples_are_skipped_and_counted(tmp_path, tiny_model_dir):  # noqa: F811
     rows = sample_records()[:8]
-    cfg = TrainConfig(base_model=str(tiny_model_dir), method="full", max_steps=1, max_length=60, save_dtype="float32")
+    cfg = make("train", base_model=str(tiny_model_dir), method="full", max_steps=1, max_length=60, save_dtype="float32")
     metrics = train(cfg, paths_in(tmp_path, write_rows(tmp_path / "train.jsonl", rows)))
     assert 0 < metrics["skipped_too_long"] < len(rows)
 
@@ -145,7 +146,7 @@ def test_a_failed_run_keeps_the_previous_model(tmp_path, tiny_model_dir):  # noq
     from mmm.io import InputError
 
     with pytest.raises(InputError, match="train.jsonl:1"):
-        train(TrainConfig(base_model=str(tiny_model_dir), max_steps=1), paths_in(tmp_path, bad))
+        train(make("train", base_model=str(tiny_model_dir), max_steps=1), paths_in(tmp_path, bad))
     assert (out / "keep.txt").read_text() == "previous model"
 
 
@@ -161,35 +162,28 @@ def test_cast_state_keeps_tied_tensors_shared():
 @pytest.mark.parametrize(
     "section, message",
     [
-        ({"target": "both"}, "target must be one of joint, text_only, word_only"),
-        ({"method": "qlora"}, "method must be one of lora, full"),
-        ({"mixed_precision": "fp8"}, "mixed_precision"),
-        ({"max_steps": 0}, "max_steps"),
-        ({"threads": 0}, "threads must be >= 1"),
-        ({"lora": {"rank": 8}}, "train.lora: unknown key"),
-        ({"batch_size": 8}, "unknown key"),
+        ({"target": "both"}, "train.target: Input should be 'joint', 'text_only' or 'word_only'"),
+        ({"method": "qlora"}, "train.method: Input should be 'lora' or 'full'"),
+        ({"mixed_precision": "fp8"}, "train.mixed_precision"),
+        ({"max_steps": 0}, "train.max_steps: Input should be greater than or equal to 1"),
+        ({"threads": 0}, "train.threads: Input should be greater than or equal to 1"),
+        ({"lora": {"rank": 8}}, "train.lora.rank: unknown key"),
+        ({"batch_size": 8}, "train.batch_size: unknown key"),
+        ({"learning_rate": "1e-5"}, "train.learning_rate: .*expected a number"),
     ],
 )
 def test_bad_train_params_are_named(section, message):
     with pytest.raises(ValueError, match=message):
-        TrainConfig.from_params(section)
+        make("train", **section)
 
 
-def test_yaml_scientific_learning_rate_is_read():
-    cfg = TrainConfig.from_params(yaml.safe_load("learning_rate: 1e-5\nlora: {r: 8}\n"))
-    assert cfg.learning_rate == 1e-5 and cfg.lora.r == 8
+def test_paper_profile_trains_like_the_paper(root, tmp_path):
+    from mmm import config, profile
 
-
-def test_params_files_hold_valid_train_sections():
-    from mmm.predict import PredictConfig
-    from mmm.split import SplitConfig
-
-    for name in ("params.yaml", "params/paper.yaml"):
-        data = yaml.safe_load((ROOT / name).read_text())
-        TrainConfig.from_params(data["train"])
-        PredictConfig.from_params(data["predict"])
-        SplitConfig.from_params(data["split"])
-    paper = TrainConfig.from_params(yaml.safe_load((ROOT / "params/paper.yaml").read_text())["train"])
+    copy = tmp_path / "params.yaml"
+    copy.write_text((root / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    profile.apply(root / "params" / "paper.yaml", copy)
+    paper = config.load(copy).train
     assert (paper.method, paper.epochs, paper.learning_rate, paper.mixed_precision) == ("full", 3, 1e-5, "bf16")
 
 
@@ -210,15 +204,15 @@ def test_two_cpu_processes_train_together(tmp_path, tiny_model_dir):  # noqa: F8
     """torchrun gives accelerate a gloo world of 2 CPU processes; both must do work, loss must fall."""
     rows = sample_records()[:16]
     train_file = write_rows(tmp_path / "train.jsonl", rows)
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"train": {
+    params = write_params(tmp_path / "params.yaml", logs={"dir": str(tmp_path / "logs")}, train={
         "base_model": str(tiny_model_dir), "method": "full", "epochs": 50, "max_steps": 12, "learning_rate": 1e-2,
-        "per_device_batch_size": 4, "save_dtype": "float32", "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.0}}))
+        "per_device_batch_size": 4, "gradient_accumulation_steps": 1, "save_dtype": "float32",
+        "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.0,
+        "metrics": str(tmp_path / "train.json"), "curve": str(tmp_path / "loss.csv"), "plot": str(tmp_path / "loss.png")})
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mmm.cli", "train", "--params", str(params),
-               "--train", str(train_file), "--out", str(tmp_path / "model"), "--metrics", str(tmp_path / "train.json"),
-               "--curve", str(tmp_path / "loss.csv"), "--plot", str(tmp_path / "loss.png")]
+               str(train_file), "--model-dir", str(tmp_path / "model")]
     run_group(command, env)
     metrics = json.loads((tmp_path / "train.json").read_text())
     assert metrics["world_size"] == 2 and metrics["distributed_type"] == "MULTI_CPU"
@@ -235,9 +229,9 @@ def test_two_cpu_processes_train_together(tmp_path, tiny_model_dir):  # noqa: F8
     # prediction shards the rows over the same 2-process world and rank 0 writes them all, in order
     test_rows = sample_records()[100:107]
     test_file = write_rows(tmp_path / "test.jsonl", test_rows)
-    params.write_text(yaml.safe_dump({"predict": {"model": str(tmp_path / "model"), "batch_size": 2, "max_new_tokens": 4}}))
+    write_params(params, logs={"dir": str(tmp_path / "logs")}, predict={"batch_size": 2, "max_new_tokens": 4, "max_rows_per_cell": None})
     run_group([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mmm.cli", "predict", "--params", str(params),
-               "--test", str(test_file), "--out", str(tmp_path / "predictions.jsonl"),
+               str(test_file), "--model-dir", str(tmp_path / "model"), "--out", str(tmp_path / "predictions.jsonl"),
                "--metrics", str(tmp_path / "predict.json")], env)
     predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert [p["id"] for p in predictions] == [r["id"] for r in test_rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
+from configs import replace
 
 import pytest
 from translate_fakes import mapped_rows, read_jsonl, references, write_jsonl
@@ -12,14 +12,16 @@ from translate_fakes import mapped_rows, read_jsonl, references, write_jsonl
 from mmm.errors import IncompleteRun
 from mmm.records import Sample
 from mmm.translate.anchor_prompts import AnchorConfigError, load_glossary, load_prompts
-from mmm.translate.run import settings_from_params, translate_file
+from mmm.translate.run import translate_file
+from configs import make
+from configs import settings as translate_settings
 
 EMPTY_GLOSSARY = "no-glossary"  # a directory without files: nothing pinned
 
 
 def settings(tmp_path, **anchored):
     options = {"glossary": str(tmp_path / EMPTY_GLOSSARY), **anchored}
-    return settings_from_params({"method": "anchored", "anchored": options})
+    return translate_settings({"method": "anchored", "anchored": options})
 
 
 class AnchoredReference:

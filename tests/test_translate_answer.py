@@ -10,8 +10,7 @@ from mmm.translate import quality
 from mmm.translate import template as templates
 from mmm.translate.answer import AnswerError, parse_answer, split_answer
 from mmm.translate.checks import check_translation
-from mmm.translate.run import settings_from_params
-from mmm.translate.types import TokenCap
+from configs import make, settings
 
 EN = templates.load(TEMPLATES / "ja-en.txt")
 
@@ -122,7 +121,7 @@ def test_a_changed_task_word_is_named():
 
 
 def test_token_cap_scales_with_the_source_in_buckets():
-    cap = TokenCap(per_source_char=0.5, by_direction={"en-ja": 1.0}, minimum=32, maximum=96, step=16)
+    cap = make("translate.max_tokens", per_source_char=0.5, by_direction={"en-ja": 1.0}, min=32, max=96, step=16)
     short = sample("SCNM", "雪。/NER", "Nature/NER/")
     long = sample("SCNM", "あ" * 100 + "/NER", "Nature/NER/")
     assert cap.for_sample(short, "en") == 32
@@ -130,20 +129,20 @@ def test_token_cap_scales_with_the_source_in_buckets():
     assert cap.for_sample(long, "en") == 64 and cap.for_sample(long, "zh") == 64
     english = sample("SCNM", "a" * 100 + "/NER", "Nature/NER/", lang="en")
     assert cap.for_sample(english, "ja") == 96  # 116 chars * 1.0, capped
-    with pytest.raises(ValueError):
-        TokenCap(minimum=64, maximum=32)
+    with pytest.raises(ValueError, match="translate.max_tokens.step"):
+        make("translate.max_tokens", step=0)
 
 
 def test_settings_from_params_validate_their_keys():
-    settings = settings_from_params({"method": "one_shot", "max_tokens": {"per_source_char": 0.7, "max": 64}})
-    assert settings.max_tokens.per_source_char == 0.7 and settings.max_tokens.maximum == 64
-    assert settings_from_params({}, method="one_shot").templates_dir == "prompts/translate"
-    with pytest.raises(ValueError, match="unknown translate.method 'magic'"):
-        settings_from_params({"method": "magic"})
+    made = settings({"method": "one_shot", "max_tokens": {"per_source_char": 0.7, "max": 64}})
+    assert made.max_tokens.per_source_char == 0.7 and made.max_tokens.maximum == 64 and made.options is None
+    assert settings({}, method="anchored").options.term_max_tokens == 16
+    with pytest.raises(ValueError, match="translate.method: Input should be 'one_shot' or 'anchored'"):
+        settings({"method": "magic"})
     with pytest.raises(ValueError, match="unknown key"):
-        settings_from_params({"max_token": 3})
+        settings({"max_token": 3})
     with pytest.raises(ValueError, match="unknown key"):
-        settings_from_params({"max_tokens": {"ratio": 3}})
+        settings({"max_tokens": {"ratio": 3}})
 
 
 def test_quality_scores_per_sub_dataset_and_overall():

@@ -12,13 +12,15 @@ from mmm.llm import GenParams, LLMConfig, LLMRequest
 from mmm.llm.local import LocalModel
 from mmm.records import Sample
 from mmm.translate.constrain import AnchorHook, banned_pattern, build_vocab, repeated_ngram_tokens
-from mmm.translate.run import settings_from_params, translate_file
+from mmm.translate.run import translate_file
+from configs import make
+from configs import settings as translate_settings
 
 TERMS = ("Yokohama City", "Kannai Station")
 
 
 def config(tmp_path, model_dir) -> LLMConfig:
-    return LLMConfig(backend="local", model="tiny", local_model_dir=str(model_dir), cache_dir=str(tmp_path / "cache"),
+    return make("llm", backend="local", model="tiny", local_model_dir=str(model_dir), cache_dir=str(tmp_path / "cache"),
                      local_batch_size=4, progress=False, local_threads=1)
 
 
@@ -81,7 +83,7 @@ def test_anchored_translation_on_a_random_model_passes_the_entity_and_script_rul
                                                                                   tiny_model_dir):  # noqa: F811
     rows = mapped_rows(sample_dir, "zh", per_dataset=1)
     source = write_jsonl(tmp_path / "zh.jsonl", rows)
-    settings = settings_from_params({"method": "anchored", "max_tokens": {"min": 16, "max": 48},
+    settings = translate_settings({"method": "anchored", "max_tokens": {"min": 16, "max": 48},
                                      "anchored": {"term_max_tokens": 4}})
     metrics = translate_file(source, "zh", tmp_path / "out.jsonl", tmp_path / "failed.jsonl", settings,
                              config(tmp_path, tiny_model_dir), tmp_path / "m.json")

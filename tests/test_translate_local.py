@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 from tiny_model import tiny_model_dir  # noqa: F401  (fixture)
 from translate_fakes import mapped_rows, read_jsonl, write_jsonl
 
 from mmm.llm import LLMConfig, ReplayMissError
-from mmm.translate.run import settings_from_params, translate_file
+from mmm.translate.run import translate_file
+from configs import make, settings, replace
 
-SETTINGS = settings_from_params({"max_tokens": {"per_source_char": 0.1, "min": 8, "max": 16, "step": 8}})
+SETTINGS = settings({"max_tokens": {"per_source_char": 0.1, "min": 8, "max": 16, "step": 8}}, method="one_shot")
 
 
 def test_every_row_ends_in_out_or_failed_and_a_replay_needs_no_model(tmp_path, sample_dir, tiny_model_dir):  # noqa: F811
     rows = mapped_rows(sample_dir, "zh", per_dataset=1)
     source = write_jsonl(tmp_path / "zh.jsonl", rows)
     out, failed, metrics_path = tmp_path / "out.jsonl", tmp_path / "failed.jsonl", tmp_path / "m.json"
-    config = LLMConfig(backend="local", model="tiny", local_model_dir=str(tiny_model_dir),
+    config = make("llm", backend="local", model="tiny", local_model_dir=str(tiny_model_dir),
                        cache_dir=str(tmp_path / "cache"), local_batch_size=4, progress=False)
     metrics = translate_file(source, "zh", out, failed, SETTINGS, config, metrics_path, log_dir=tmp_path / "logs")
     llm = json.loads((tmp_path / "logs" / "m.json").read_text(encoding="utf-8"))["llm"]  # named after the metrics file

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+
 
 import pytest
 from fake_openai import Fault
@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 from mmm.cli import app
 from mmm.errors import IncompleteRun
 from mmm.translate import template as templates
-from mmm.translate.run import settings_from_params, translate_file
+from mmm.translate.run import translate_file
 from mmm.translate.types import TranslateSettings
+from configs import make, replace, settings, write_params
 
-SETTINGS = settings_from_params({"templates": "prompts/translate"})
+SETTINGS = settings({"templates": "prompts/translate"}, method="one_shot")  # the fake server answers one-shot prompts
 
 
 @pytest.fixture
@@ -254,14 +255,12 @@ def test_the_key_never_reaches_outputs_metrics_cache_or_logs(fake_openai, openai
 def test_cli_translates_and_reports_a_missing_key_before_any_request(fake_openai, openai_env, files, en_rows, sample_dir,
                                                                      tmp_path, monkeypatch, root):
     fake_openai.answer = ReferenceTranslator(en_rows, references(sample_dir, "en"), "ja-en")
-    params = tmp_path / "params.yaml"
-    params.write_text(json.dumps({
-        "translate": {"method": "one_shot", "templates": str(root / "prompts" / "translate")},
-        "llm": {"backend": "openai", "model": "fake-model", "api": "completions", "max_retries": 0, "progress": False},
-    }), encoding="utf-8")
+    params = write_params(tmp_path / "params.yaml", translate={"method": "one_shot"}, logs={"dir": str(tmp_path / "logs")},
+                          llm={"backend": "openai", "model": "fake-model", "api": "completions", "max_retries": 0,
+                               "progress": False})
     args = ["translate", str(files["input"]), "--to", "en", "--out", str(files["out"]), "--failed", str(files["failed"]),
             "--metrics", str(files["metrics"]), "--references", str(files["references"]), "--params", str(params),
-            "--base-url", fake_openai.base_url, "--cache", str(tmp_path / "cache")]
+            "--base-url", fake_openai.base_url, "--cache-dir", str(tmp_path / "cache")]
     monkeypatch.delenv("OPENAI_API_KEY")
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1 and "OPENAI_API_KEY" in result.output and fake_openai.completion_calls == 0

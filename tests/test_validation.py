@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 import shutil
 
 import pytest
 from typer.testing import CliRunner
 
 from mmm.cli import app
+from configs import make, write_params
+
 from mmm.validation import runner, suites
 
 SUITES = {suites.RECORDS_SUITE, suites.ENTITIES_SUITE, suites.SPLIT_SUITE}
@@ -40,8 +43,10 @@ def clean(tmp_path_factory, sample_dir):
     return folder
 
 
-def config(checks: dict, first_ids: int = 5) -> runner.ValidateConfig:
-    return runner.ValidateConfig.from_params({"result_format": "SUMMARY", "first_ids": first_ids, "checks": checks})
+def config(checks: dict, out: Path, first_ids: int = 5) -> runner.ValidateConfig:
+    """The repository's validate section over ``checks``, writing under ``out``."""
+    return make("validate", result_format="SUMMARY", first_ids=first_ids, checks=checks, reports=out / "reports",
+                data_docs=out / "reports" / "data_docs", metrics=out / "validate.json")
 
 
 def test_stored_suites_are_exactly_what_the_builder_makes(root):
@@ -93,7 +98,7 @@ def test_the_clean_sample_passes_and_writes_reports(clean, root, tmp_path):
             "suites": ["mmm_records", "mmm_entities", "mmm_split"],
         },
     }
-    report = runner.run(config(checks), root / "gx", tmp_path / "reports", tmp_path / "validate.json")
+    report = runner.run(config(checks, tmp_path))
     assert report.success, report.describe()
     assert report.rows == {"dataset": 756, "split": 756}
     assert len(report.outcomes) == 2 * 55 + 2
@@ -166,7 +171,7 @@ def test_each_kind_of_bad_row_fails_the_gate_naming_its_expectation(clean, root,
         "bad": {"files": {"mmm": str(tmp_path / "mmm.jsonl")}, "suites": ["mmm_records", "mmm_entities"]},
         "split": {"files": {"train": str(clean / "train.jsonl"), "test": str(tmp_path / "test.jsonl")}, "suites": ["mmm_split"]},
     }
-    report = runner.run(config(checks, first_ids=20), root / "gx", tmp_path / "reports")
+    report = runner.run(config(checks, tmp_path, first_ids=20))
     assert not report.success
     failed = {(o.check, o.suite, o.rule, o.expectation.split("(")[0]): o for o in report.failures}
     expected = {("bad", *where) for _, where in bad.values()} | {
@@ -186,29 +191,25 @@ def test_each_kind_of_bad_row_fails_the_gate_naming_its_expectation(clean, root,
 def test_cli_validate_fails_with_rule_count_and_ids(clean, root, tmp_path):
     rows = read_jsonl(clean / "train.jsonl")
     write_jsonl(tmp_path / "test.jsonl", rows[:3])
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        "validate:\n  first_ids: 2\n  checks:\n    split:\n"
-        f"      files: {{train: {clean / 'train.jsonl'}, test: {tmp_path / 'test.jsonl'}}}\n"
-        "      suites: [mmm_split]\n",
-        encoding="utf-8",
-    )
-    args = ["validate", "--params", str(params), "--gx-dir", str(root / "gx"), "--reports", str(tmp_path / "r")]
-    result = CliRunner().invoke(app, [*args, "--metrics", str(tmp_path / "m.json")])
+    checks = {"split": {"files": {"train": str(clean / "train.jsonl"), "test": str(tmp_path / "test.jsonl")}, "suites": ["mmm_split"]}}
+    params = write_params(tmp_path / "params.yaml", validate={"first_ids": 2, "checks": checks, "reports": str(tmp_path / "r"),
+                                                              "data_docs": str(tmp_path / "docs"), "metrics": str(tmp_path / "m.json")})
+    result = CliRunner().invoke(app, ["validate", "--params", str(params)])
     assert result.exit_code == 1
     assert "validate: FAILED: 1 of 2 expectations hold" in result.output
     assert "rule split_disjoint: expect_column_pair_values_to_be_disjoint_across_groups(text, source): 6 of" in result.output
     assert f"first ids: {rows[0]['id']} (train:1), {rows[1]['id']} (train:2)" in result.output
     assert json.loads((tmp_path / "m.json").read_text())["failed"] == 1
-    missing = CliRunner().invoke(app, [*args[:-2], "--reports", str(tmp_path / "r2"), "--params", str(tmp_path / "nope.yaml")])
+    missing = CliRunner().invoke(app, ["validate", "--params", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 1 and "Traceback" not in missing.output
+    assert f"error: {tmp_path / 'nope.yaml'}: no such params file" in missing.output
 
 
 def test_params_errors_name_the_key():
-    with pytest.raises(ValueError, match="validate.checks.x.suites"):
-        runner.ValidateConfig.from_params({"checks": {"x": {"files": {"a": "b"}}}})
-    with pytest.raises(ValueError, match="result_format"):
-        runner.ValidateConfig.from_params({"checks": {"x": {"files": {"a": "b"}, "suites": ["s"]}}, "result_format": "ALL"})
+    with pytest.raises(ValueError, match="validate.checks.x.suites: missing"):
+        make("validate", checks={"x": {"files": {"a": "b"}}})
+    with pytest.raises(ValueError, match="validate.result_format"):
+        make("validate", checks={"x": {"files": {"a": "b"}, "suites": ["s"]}}, result_format="ALL")
 
 
 def test_an_expectation_that_raised_counts_as_a_failure_with_its_message():
@@ -226,9 +227,9 @@ def test_an_expectation_that_raised_counts_as_a_failure_with_its_message():
 
 
 def test_a_missing_data_file_is_a_clean_error(root, tmp_path):
-    params = tmp_path / "params.yaml"
-    params.write_text(f"validate:\n  checks:\n    d:\n      files: {{mmm: {tmp_path / 'absent.jsonl'}}}\n      suites: [mmm_records]\n")
-    args = ["validate", "--params", str(params), "--gx-dir", str(root / "gx"), "--reports", str(tmp_path / "r")]
-    result = CliRunner().invoke(app, args)
+    checks = {"d": {"files": {"mmm": str(tmp_path / "absent.jsonl")}, "suites": ["mmm_records"]}}
+    params = write_params(tmp_path / "params.yaml", validate={"checks": checks, "reports": str(tmp_path / "r"),
+                                                              "data_docs": str(tmp_path / "docs"), "metrics": str(tmp_path / "m.json")})
+    result = CliRunner().invoke(app, ["validate", "--params", str(params)])
     assert result.exit_code == 1
     assert f"error: {tmp_path / 'absent.jsonl'} (source 'mmm') does not exist" in result.output

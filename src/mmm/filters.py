@@ -38,6 +38,8 @@ and lists every bad line.
 
 from __future__ import annotations
 
+from mmm.errors import ParamsError
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -426,7 +428,7 @@ def filter_file(
     row is structurally broken or its ``lang`` is not ``lang``.
     """
     if lang not in registry.LANGS:
-        raise ValueError(f"unknown --lang {lang!r}; expected one of {', '.join(registry.LANGS)}")
+        raise ParamsError(f"unknown --lang {lang!r}; expected one of {', '.join(registry.LANGS)}")
     frame = read_frame(input_path)
     problems = record_problems(frame, input_path, lang)
     if problems:

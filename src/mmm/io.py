@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mmm.errors import MMMError
+from mmm.errors import MMMError, require_file
 from mmm.records import FormatError, Sample
 
 T = TypeVar("T")
@@ -45,6 +45,7 @@ class InputError(MMMError, ValueError):
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any | Problem]]:
     """Yield ``(line_number, object)`` for each non-blank line, or a ``Problem`` for invalid JSON."""
+    require_file(path)
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
@@ -85,6 +86,20 @@ def read_records(path: str | Path) -> list[dict]:
     return read_rows(path, check)
 
 
+def check_record_files(paths: Iterable[str | Path]) -> int:
+    """Count the records of every file; raise one ``InputError`` listing the bad rows of all of them."""
+    problems: list[Problem] = []
+    total = 0
+    for path in paths:
+        try:
+            total += len(read_records(path))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return total
+
+
 def read_samples(path: str | Path) -> list[Sample]:
     """Read MMM records as parsed ``Sample`` objects."""
     return read_rows(path, Sample.from_record)
@@ -116,7 +131,7 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
     count = 0
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(row, ensure_ascii=False, default=_plain) + "\n")
             count += 1
     return count
 
@@ -124,4 +139,11 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
 def write_json(path: str | Path, obj: Any) -> None:
     """Write pretty JSON atomically (metrics files, summaries)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False, default=_plain) + "\n", encoding="utf-8")
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the values configs carry: paths as POSIX strings."""
+    if isinstance(value, Path):
+        return value.as_posix()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm import runlog
+from mmm.config import PredictConfig
 from mmm.io import read_records, write_json, write_jsonl
 from mmm.modeling.card import portable_path
 from mmm.modeling.determinism import reproducible
@@ -37,39 +38,6 @@ from mmm.records import FormatError, format_input, split_input
 from mmm.split import rank_key
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PredictConfig:
-    """The ``predict`` params section."""
-
-    model: str = "models/oiellm"
-    accelerate_config: str = "configs/accelerate/cpu.yaml"  # read by dvc.yaml's `accelerate launch`, not here
-    batch_size: int = 16
-    max_new_tokens: int = 128
-    max_rows_per_cell: int | None = None  # a seeded subset per (lang, dataset), to bound CPU time
-    seed: int = 42
-    dtype: str = "float32"
-    threads: int | None = None  # torch CPU threads (None: torch's default, all cores)
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_new_tokens < 1:
-            raise ValueError("predict.batch_size and predict.max_new_tokens must be >= 1")
-        if self.max_rows_per_cell is not None and self.max_rows_per_cell < 1:
-            raise ValueError("predict.max_rows_per_cell must be >= 1 or null (all rows)")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError("predict.threads must be >= 1 or null (all cores)")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"predict.dtype must be one of {', '.join(DTYPES)}")
-
-    @classmethod
-    def from_params(cls, section: dict[str, Any] | None) -> "PredictConfig":
-        section = dict(section or {})
-        allowed = set(cls.__dataclass_fields__)
-        unknown = set(section) - allowed
-        if unknown:
-            raise ValueError(f"predict: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
-        return cls(**section)
 
 
 FINISH = {"eos": "eos", "stop": "newline", "length": "max_new_tokens"}  # the core's reasons, in predictions' words

@@ -5,7 +5,7 @@ sizes and model) without editing code. ``params.yaml`` stays the one file DVC re
 ``dvc repro`` / ``dvc status`` see exactly which stages the switch touches. The merge is
 round-trip YAML: every comment and the layout of ``params.yaml`` survive, only values change.
 A profile may only set keys ``params.yaml`` already has (a typo would otherwise be a silent
-no-op), and the merged params must pass each changed stage's own loader before anything is written.
+no-op), and the merged params must pass the typed models of ``mmm.config`` before anything is written.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from mmm.errors import MMMError
 import difflib
 import io
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmm import config
+from mmm.errors import ParamsError, require_file
 from mmm.io import atomic_path
 
 
@@ -65,6 +67,7 @@ def load(path: str | Path) -> Any:
     """A params file as round-trip YAML (a mapping that keeps its comments)."""
     from ruamel.yaml import YAMLError
 
+    require_file(path, "a params or profile file")
     try:
         data = _yaml().load(Path(path).read_text(encoding="utf-8"))
     except YAMLError as exc:
@@ -163,94 +166,21 @@ def _bare(value: Any, flow: bool) -> Any:
     return copy
 
 
-# Each section's own loader, imported only when that section changes (some pull in heavy libraries).
-def _ingest(data: Mapping) -> None:
-    from mmm.ingest import IngestConfig
-
-    IngestConfig.from_params(dict(data.get("ingest") or {}), data.get("hub"))
-
-
-def _llm(data: Mapping) -> None:
-    from mmm.llm.config import LLMConfig
-
-    LLMConfig.from_params(data.get("llm"))
+def check(data: Mapping, source: str, root: Path) -> list[str]:
+    """Every problem of the merged params, found by the same typed models every command loads."""
+    try:
+        config.validate(plain(data), source, root)
+    except ParamsError as exc:
+        return exc.lines()
+    return []
 
 
-def _translate(data: Mapping) -> None:
-    from mmm.translate.run import settings_from_params
-
-    settings_from_params(data.get("translate"))
-
-
-def _split(data: Mapping) -> None:
-    from mmm.split import SplitConfig
-
-    SplitConfig.from_params(data.get("split"))
-
-
-def _train(data: Mapping) -> None:
-    from mmm.train import TrainConfig
-
-    TrainConfig.from_params(data.get("train"))
-
-
-def _predict(data: Mapping) -> None:
-    from mmm.predict import PredictConfig
-
-    PredictConfig.from_params(data.get("predict"))
-
-
-def _evaluate(data: Mapping) -> None:
-    from dataclasses import fields
-
-    from mmm.evaluation.run import EvalConfig
-
-    section = dict(data.get("evaluate") or {})
-    EvalConfig(**{f.name: section[f.name] for f in fields(EvalConfig) if f.name in section})
-
-
-def _validate(data: Mapping) -> None:
-    from mmm.validation.runner import ValidateConfig
-
-    ValidateConfig.from_params(data.get("validate") or {})
-
-
-def _base_model(data: Mapping) -> None:
-    from mmm.basemodel import BaseModelConfig
-
-    BaseModelConfig.from_params(data.get("base_model"))
-
-
-LOADERS: dict[str, Callable[[Mapping], None]] = {
-    "hub": _ingest, "ingest": _ingest, "llm": _llm, "translate": _translate, "split": _split, "train": _train,
-    "predict": _predict, "evaluate": _evaluate, "validate": _validate, "base_model": _base_model,
-}
-
-
-def check(data: Mapping, sections: set[str] | None = None) -> list[str]:
-    """Run the loader of each section (all, or only ``sections``); returns every problem found."""
-    params = plain(data)
-    problems = []
-    wanted = LOADERS if sections is None else [s for s in LOADERS if s in sections]
-    for loader in dict.fromkeys(LOADERS[s] for s in wanted):
-        try:
-            loader(params)
-        except (ValueError, KeyError, TypeError) as exc:
-            name, message = loader.__name__.lstrip("_"), str(exc)
-            problems.append(message if message.startswith(name) else f"{name}: {message}")
-    return problems
-
-
-def next_steps(params: Mapping, root: Path) -> list[str]:
+def next_steps(params: config.Params) -> list[str]:
     """What the merged params still need from the user before ``dvc repro`` can run them."""
-    notes = []
-    base_model = (params.get("train") or {}).get("base_model")
-    if base_model and not (root / base_model).exists():
-        notes.append(f"train.base_model {base_model} does not exist yet: put a local safetensors copy there "
-                     "(README: Running the paper profile on GPUs)")
-    if (params.get("llm") or {}).get("backend") == "openai":
+    notes = config.missing_inputs(params)
+    if params.llm.backend == "openai":
         notes.append("llm.backend is openai: export OPENAI_API_KEY (and OPENAI_BASE_URL for another server) first")
-    if (params.get("hub") or {}).get("allow_network"):
+    if params.hub.allow_network:
         notes.append("hub.allow_network is true: ingest and tconer_convert download from the Hugging Face hub")
     return notes
 
@@ -264,10 +194,10 @@ def apply(profile_path: str | Path, params_path: str | Path = "params.yaml", dry
         raise ProfileError(f"{profile_path} sets {len(unknown)} key(s) that {params_path} does not have "
                            f"(add them to {params_path} first): " + "; ".join(unknown))
     changes = merge(base, overlay)
-    problems = check(base, {c.key.split(".", 1)[0] for c in changes})
+    problems = check(base, f"{params_path} merged with {profile_path}", params_path.parent)
     if problems:
-        raise ProfileError(f"{profile_path} would make {params_path} invalid, nothing was written: " + "; ".join(problems))
-    notes = next_steps(plain(base), params_path.resolve().parent)
+        raise ProfileError(f"{profile_path} would make {params_path} invalid, nothing was written:", *problems)
+    notes = next_steps(config.validate(plain(base), str(params_path), params_path.parent))
     if dry_run or not changes:
         return Result(changes, False, notes)
     text = dump(base)

@@ -6,6 +6,8 @@ problems are collected for the whole source and raised together with file and ro
 
 from __future__ import annotations
 
+from mmm import offline
+
 import csv
 import json
 from collections.abc import Iterable
@@ -52,11 +54,13 @@ def load_published_file(path: str | Path) -> list[dict]:
     return normalise_rows(rows, source=str(path), default_prefix=path.stem)
 
 
-def load_hub(dataset_id: str, split: str = "train", revision: str | None = None) -> list[dict]:
+def load_hub(dataset_id: str, split: str, allow_network: bool, revision: str | None = None) -> list[dict]:
     """Load a Hugging Face dataset id (or a local folder in the same layout) through ``datasets``.
 
-    Network access is governed by ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE`` (see ``mmm.offline``).
+    ``allow_network`` (params ``hub.allow_network``) sets the Hugging Face offline switches first
+    (``mmm.offline``): ``datasets`` contacts the hub even for local folders unless they are set.
     """
+    offline.allow_hub(allow_network)
     import datasets  # heavy import, only on this path
 
     data = datasets.load_dataset(dataset_id, split=split, revision=revision)

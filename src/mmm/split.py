@@ -17,72 +17,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmm import registry
+from mmm.config import SplitConfig
+from mmm.errors import DataError
 from mmm.io import read_records, write_json, write_jsonl
 from mmm.records import split_input
 
 log = logging.getLogger(__name__)
 
 Cell = tuple[str, str]  # (lang, dataset)
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    """The ``split`` params section."""
-
-    seed: int = 42
-    # rows per cell for training: an int for every cell, "paper" for Table 3, or {lang: {dataset: n}}
-    train_size: int | str | dict[str, dict[str, int]] = 24
-    # never train on more than this share of a cell, so each keeps a test set (1.0 = no cap)
-    max_train_fraction: float = 0.6
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.max_train_fraction <= 1.0:
-            raise ValueError(f"split.max_train_fraction must be in (0, 1], got {self.max_train_fraction}")
-        size = self.train_size
-        if isinstance(size, bool) or not isinstance(size, (int, str, dict)):
-            raise ValueError(f"split.train_size must be an int, 'paper' or a {{lang: {{dataset: n}}}} map, got {size!r}")
-        if isinstance(size, str) and size != "paper":
-            raise ValueError(f"split.train_size: the only named size is 'paper' (Table 3), got {size!r}")
-        if isinstance(size, int) and size < 0:
-            raise ValueError(f"split.train_size must be >= 0, got {size}")
-        if isinstance(size, dict):
-            for lang, sizes in size.items():
-                if lang not in registry.LANGS or not isinstance(sizes, dict):
-                    raise ValueError(f"split.train_size: {lang!r} must be one of {registry.LANGS} mapping datasets to sizes")
-                for dataset, n in sizes.items():
-                    if dataset not in registry.DATASETS or not isinstance(n, int) or isinstance(n, bool) or n < 0:
-                        raise ValueError(f"split.train_size.{lang}.{dataset}: need a known dataset and an int >= 0, got {n!r}")
-
-    @classmethod
-    def from_params(cls, section: dict[str, Any] | None) -> "SplitConfig":
-        section = dict(section or {})
-        allowed = {"seed", "train_size", "max_train_fraction"}
-        unknown = set(section) - allowed
-        if unknown:
-            raise ValueError(f"split: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
-        return cls(**section)
-
-    def requested(self, lang: str, dataset: str) -> int:
-        """The train size asked for a cell (before the fraction cap)."""
-        size = self.train_size
-        if isinstance(size, int):
-            return size
-        table = registry.paper_sizes("train") if size == "paper" else size
-        try:
-            return table[lang][dataset]
-        except KeyError:
-            raise ValueError(f"split.train_size has no size for {lang}/{dataset}, which is in the data") from None
-
-    def train_count(self, lang: str, dataset: str, rows: int) -> int:
-        return min(self.requested(lang, dataset), math.floor(self.max_train_fraction * rows + 1e-9))
 
 
 def rank_key(seed: int, record_id: str) -> int:
@@ -168,7 +116,7 @@ def split_records(records: Iterable[dict], cfg: SplitConfig) -> SplitResult:
 
     if duplicate_ids:
         shown = ", ".join(duplicate_ids[:20])
-        raise ValueError(f"{len(duplicate_ids)} id(s) name different texts in the same cell (ids must be unique): {shown}")
+        raise DataError(f"{len(duplicate_ids)} id(s) name different texts in the same cell (ids must be unique): {shown}")
     # The same text can sit in two cells (an untranslated row in another language): a test row whose
     # text is trained on anywhere is dropped, so train and test are disjoint by text, as the gate checks.
     trained_texts = {_text(records[p]) for p, s in enumerate(side) if s == "train"}
@@ -196,15 +144,14 @@ def _cross_lingual_leaks(train: list[dict], test: list[dict]) -> int:
     return sum(1 for r in test if len(langs := trained.get((r["dataset"], r["id"]), empty)) > (r["lang"] in langs))
 
 
-def run(input_path: str | Path, out_dir: str | Path, metrics_path: str | Path, cfg: SplitConfig) -> dict[str, Any]:
-    """Read and validate ``input_path``, write ``train.jsonl``/``test.jsonl`` and the counts."""
-    records = read_records(input_path)
+def run(cfg: SplitConfig) -> dict[str, Any]:
+    """Read and validate ``cfg.input``, write the train and test files and the counts."""
+    records = read_records(cfg.input)
     result = split_records(records, cfg)
-    out = Path(out_dir)
-    write_jsonl(out / "train.jsonl", result.train)
-    write_jsonl(out / "test.jsonl", result.test)
+    write_jsonl(cfg.train, result.train)
+    write_jsonl(cfg.test, result.test)
     metrics = result.metrics(cfg)
-    write_json(metrics_path, metrics)
+    write_json(cfg.metrics, metrics)
     for (lang, dataset), counts in sorted(result.cells.items()):
         if counts.test == 0:
             log.warning("%s/%s has no test rows (%d rows, %d to train)", lang, dataset, counts.rows, counts.train)

@@ -21,6 +21,8 @@ accelerate config file (``configs/accelerate/``). What it does, following the pa
 
 from __future__ import annotations
 
+from mmm.errors import DataError, ParamsError
+
 import logging
 import math
 import shutil
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm import runlog
+from mmm.config import TrainConfig
 from mmm.io import read_records, write_json
 from mmm.modeling.card import portable_path
 from mmm.modeling.determinism import reproducible
@@ -41,88 +44,7 @@ from mmm.records import Sample
 
 log = logging.getLogger(__name__)
 
-METHODS = ("lora", "full")
-PRECISIONS = ("no", "bf16", "fp16")
-SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 LOSS_DECIMALS = 4  # losses in metrics and the curve: enough to compare runs, stable in the last digit
-
-
-@dataclass(frozen=True)
-class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: str | list[str] = "all-linear"  # peft's name for every linear layer but the LM head
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The ``train`` params section (see params.yaml for what each key is for)."""
-
-    base_model: str = "models/base/gemma-3-270m"
-    accelerate_config: str = "configs/accelerate/cpu.yaml"  # read by dvc.yaml's `accelerate launch`, not here
-    target: str = "joint"
-    method: str = "lora"
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    epochs: int = 3
-    max_steps: int | None = None
-    learning_rate: float = 2e-4
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    per_device_batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    gradient_checkpointing: bool = False
-    bucket_by_length: bool = True
-    max_length: int = 512
-    mixed_precision: str = "no"
-    load_dtype: str = "float32"
-    save_dtype: str = "bfloat16"
-    seed: int = 42
-    threads: int | None = None  # torch CPU threads (None: torch's default, all cores)
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.target in TARGETS, f"target must be one of {', '.join(TARGETS)}"),
-            (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
-            (self.lr_scheduler in SCHEDULERS, f"lr_scheduler must be one of {', '.join(SCHEDULERS)}"),
-            (self.mixed_precision in PRECISIONS, f"mixed_precision must be one of {', '.join(PRECISIONS)}"),
-            (self.load_dtype in DTYPES and self.save_dtype in DTYPES, f"load_dtype/save_dtype must be one of {', '.join(DTYPES)}"),
-            (self.epochs >= 1, "epochs must be >= 1"),
-            (self.max_steps is None or self.max_steps >= 1, "max_steps must be >= 1 or null (all epochs)"),
-            (self.learning_rate > 0, "learning_rate must be > 0"),
-            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
-            (self.per_device_batch_size >= 1 and self.gradient_accumulation_steps >= 1,
-             "per_device_batch_size and gradient_accumulation_steps must be >= 1"),
-            (self.max_length >= 8, "max_length must be >= 8"),
-            (self.threads is None or self.threads >= 1, "threads must be >= 1 or null"),
-        ]
-        problems = [message for ok, message in checks if not ok]
-        if problems:
-            raise ValueError("train: " + "; ".join(problems))
-
-    @classmethod
-    def from_params(cls, section: dict[str, Any] | None) -> "TrainConfig":
-        section = dict(section or {})
-        names = {f.name for f in fields(cls)}
-        unknown = set(section) - names
-        if unknown:
-            raise ValueError(f"train: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(names))}")
-        lora = dict(section.pop("lora", None) or {})
-        lora_names = {f.name for f in fields(LoraSettings)}
-        if set(lora) - lora_names:
-            raise ValueError(f"train.lora: unknown key(s) {', '.join(sorted(set(lora) - lora_names))}")
-        for key in ("learning_rate", "warmup_ratio", "weight_decay", "max_grad_norm"):
-            if key in section:  # YAML 1.1 reads 1e-5 (no dot) as a string
-                try:
-                    section[key] = float(section[key])
-                except (TypeError, ValueError):
-                    raise ValueError(f"train.{key} must be a number, got {section[key]!r}") from None
-        return cls(lora=LoraSettings(**lora), **section)
-
-    def to_params(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -173,7 +95,7 @@ def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[s
                               mixed_precision=cfg.mixed_precision, cpu=cpu_world())
     sharded = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
     if sharded and cfg.method == "lora":
-        raise ValueError("train.method=lora is supported on one process or DDP (multi_gpu.yaml); "
+        raise ParamsError("train.method=lora is supported on one process or DDP (multi_gpu.yaml); "
                          "FSDP/DeepSpeed are for the full fine-tune (method: full)")
     rank, world = accelerator.process_index, accelerator.num_processes
     check_model_dir(cfg.base_model)
@@ -182,7 +104,7 @@ def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[s
     tokenizer = load_tokenizer(cfg.base_model)
     examples, too_long = encode_all(records, tokenizer, cfg)
     if not examples:
-        raise ValueError(f"{paths.train}: no training example fits train.max_length={cfg.max_length}")
+        raise DataError(f"{paths.train}: no training example fits train.max_length={cfg.max_length}")
     if too_long:
         log.warning("skipped %d of %d examples longer than max_length=%d", too_long, len(records), cfg.max_length)
 

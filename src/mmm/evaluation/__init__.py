@@ -5,6 +5,6 @@
 confidence intervals, ``run`` assembles the metrics and ``report`` writes Table 1 and a chart.
 """
 
-from mmm.evaluation.run import EvalConfig, evaluate, evaluate_file
+from mmm.evaluation.run import EvalConfig, evaluate, evaluate_and_report, evaluate_file
 
-__all__ = ["EvalConfig", "evaluate", "evaluate_file"]
+__all__ = ["EvalConfig", "evaluate", "evaluate_and_report", "evaluate_file"]

@@ -77,7 +77,7 @@ def _interval(figures: dict[str, Any], level: str) -> str:
     return f"{figures[level]:.2f}" + (f" [{ci['low']:.2f}, {ci['high']:.2f}]" if ci else "")
 
 
-def markdown(result: dict[str, Any], model_name: str = "this run") -> str:
+def markdown(result: dict[str, Any], model_name: str) -> str:
     """Table 1 layout: per language, rows = models, columns = TL/WL/ALL per sub-dataset."""
     spec = paper_table()
     lang_titles, dataset_titles = spec["titles"]["langs"], spec["titles"]["datasets"]
@@ -157,12 +157,12 @@ def summary_line(result: dict[str, Any], out: str | Path) -> str:
     )
 
 
-def write_markdown(result: dict[str, Any], path: str | Path, model_name: str = "this run") -> None:
+def write_markdown(result: dict[str, Any], path: str | Path, model_name: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(markdown(result, model_name), encoding="utf-8")
 
 
-def write_chart(result: dict[str, Any], path: str | Path, reference: str | None = "OIELLM-8B") -> None:
+def write_chart(result: dict[str, Any], path: str | Path, reference: str | None) -> None:
     """Grouped bars of TL/WL/ALL F1 per sub-dataset, one panel per language, with CI whiskers.
 
     ``reference`` marks that paper model's figures (``None``: no marks).

@@ -6,7 +6,8 @@ The result is one JSON-ready dict whose ``metrics[lang][dataset]`` holds the Tab
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from mmm.errors import DataError
+
 from pathlib import Path
 from typing import Any
 
@@ -14,36 +15,11 @@ import numpy as np
 import polars as pl
 
 from mmm import registry
+from mmm.config import EvalConfig
 from mmm.evaluation import audits, bootstrap, predictions, scoring
 from mmm.evaluation.algorithm1 import MODES, TARGET_LEVELS, TARGETS, Counts, micro_prf
 
 DIGITS = 4
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """How to score (the ``evaluate`` section of ``params.yaml`` reaches these via ``mmm evaluate``'s options)."""
-
-    mode: str = "paper"  # paper (Algorithm 1 exactly) | normalized (whitespace and full-width ：；)
-    # What the model was trained to print: joint | text_only | word_only; auto = the rows' `target` field, else joint.
-    target: str = "auto"
-    bootstrap_samples: int = 1000  # 0 turns the intervals off
-    seed: int = 0
-    confidence: float = 0.95
-    max_examples: int = 5  # example ids kept per audit and sub-dataset
-    repeat_min: int = 3  # a piece repeated this often is runaway repetition
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.target not in ("auto", *TARGETS):
-            raise ValueError(f"target must be auto or one of {', '.join(TARGETS)}, not {self.target!r}")
-        if self.bootstrap_samples < 0 or self.max_examples < 0:
-            raise ValueError("bootstrap_samples and max_examples must be >= 0")
-        if not 0.0 < self.confidence < 1.0:
-            raise ValueError(f"confidence must be between 0 and 1, not {self.confidence}")
-        if self.repeat_min < 2:
-            raise ValueError(f"repeat_min must be >= 2, not {self.repeat_min}")
 
 
 def _ordered(keys: set[str], order: tuple[str, ...]) -> list[str]:
@@ -73,18 +49,18 @@ def _figures(
 def resolve_target(requested: str, declared: list[str]) -> str:
     """The target to score: the one requested, or with ``auto`` the one the rows declare (else joint)."""
     if len(declared) > 1:
-        raise ValueError(f"the predictions mix training targets ({', '.join(declared)}); evaluate each model apart")
+        raise DataError(f"the predictions mix training targets ({', '.join(declared)}); evaluate each model apart")
     if declared and declared[0] not in TARGETS:
         expected = ", ".join(TARGETS)
-        raise ValueError(f"the predictions declare an unknown target {declared[0]!r}; expected one of {expected}")
+        raise DataError(f"the predictions declare an unknown target {declared[0]!r}; expected one of {expected}")
     if requested == "auto":
         return declared[0] if declared else "joint"
     if declared and declared[0] != requested:
-        raise ValueError(f"target {requested} was requested but the predictions come from a {declared[0]} model")
+        raise DataError(f"target {requested} was requested but the predictions come from a {declared[0]} model")
     return requested
 
 
-def evaluate(frame: pl.DataFrame, config: EvalConfig = EvalConfig()) -> dict[str, Any]:
+def evaluate(frame: pl.DataFrame, config: EvalConfig) -> dict[str, Any]:
     """Score a table from ``predictions.read``; pure (no I/O)."""
     target = resolve_target(config.target, predictions.declared_targets(frame) if "target" in frame.columns else [])
     levels = TARGET_LEVELS[target]
@@ -126,7 +102,19 @@ def evaluate(frame: pl.DataFrame, config: EvalConfig = EvalConfig()) -> dict[str
     }
 
 
-def evaluate_file(path: str | Path, config: EvalConfig = EvalConfig()) -> dict[str, Any]:
+def evaluate_file(path: str | Path, config: EvalConfig) -> dict[str, Any]:
     """Read and score a predictions JSONL (raises ``InputError`` naming every malformed line)."""
     result = evaluate(predictions.read(path), config)
     return {"predictions": Path(path).name, **result}
+
+
+def evaluate_and_report(cfg: EvalConfig) -> dict[str, Any]:
+    """Score ``cfg.predictions``; write the metrics JSON, Table 1 (Markdown) and the F1 chart (PNG)."""
+    from mmm.evaluation.report import write_chart, write_markdown
+    from mmm.io import write_json
+
+    result = evaluate_file(cfg.predictions, cfg)
+    write_json(cfg.out, result)
+    write_markdown(result, cfg.report, cfg.model_name)
+    write_chart(result, cfg.plot, cfg.reference)
+    return result

@@ -4,10 +4,10 @@ Backends: ``openai`` (any OpenAI-compatible endpoint through the official client
 the Batch API), ``local`` (an in-process transformers model) and ``replay`` (the cache only).
 See ``runner.py`` for the flow, ``cache.py`` for what is stored, ``config.py`` for the knobs.
 
-    from mmm import params
+    import mmm.config
     from mmm.llm import GenParams, LLMConfig, LLMRequest, run_requests
 
-    config = LLMConfig.from_params(params.section("llm"), backend=cli_backend)  # None = keep params
+    config = mmm.config.load("params.yaml").llm.with_flags(backend=cli_backend)  # None = keep params
     report = run_requests([LLMRequest(row_id, prompt, GenParams(max_tokens=200, stop=("\n\n",)))], config,
                           desc="translate en")
     for result in report.results.values():   # one per request id, in request order

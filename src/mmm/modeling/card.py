@@ -125,7 +125,7 @@ def write_model_card(out_dir: str | Path, *, base_model: str, base_info: dict[st
         "## Training metrics",
         "",
         "```json",
-        json.dumps(metrics, ensure_ascii=False, indent=2),
+        json.dumps(metrics, ensure_ascii=False, indent=2, default=str),
         "```",
         "",
     ]

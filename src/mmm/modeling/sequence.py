@@ -21,6 +21,8 @@ delimiters itself.
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
@@ -39,9 +41,13 @@ class Tokenizer(Protocol):
     def __call__(self, text: str, add_special_tokens: bool = True) -> dict: ...
 
 
+
+class SequenceError(MMMError, ValueError):
+    """A task word, target or tokenizer the training format cannot use."""
+
 def check_target(target: str) -> str:
     if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+        raise SequenceError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     return target
 
 
@@ -76,7 +82,7 @@ def dataset_for_task(instruct: str) -> str:
         if instruct in kind.instructions:
             return kind.name
     known = ", ".join(repr(w) for w in registry.all_instructions())
-    raise ValueError(f"unknown task {instruct!r}; known instruction words: {known}")
+    raise SequenceError(f"unknown task {instruct!r}; known instruction words: {known}")
 
 
 def parse_prediction(prediction: str, dataset: str, instruct: str, target: str = "joint") -> Parsed:
@@ -106,7 +112,7 @@ def encode_prompt(tokenizer: Tokenizer, input_: str) -> list[int]:
 def encode_answer(tokenizer: Tokenizer, answer: str) -> list[int]:
     """Answer token ids followed by EOS, so the model learns where to stop."""
     if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no EOS token; set eos_token in its tokenizer_config.json")
+        raise SequenceError("the tokenizer has no EOS token; set eos_token in its tokenizer_config.json")
     return list(tokenizer(answer, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
 
 

@@ -8,6 +8,8 @@ the stage reports how many labels a person changed, so a correction shows in ``d
 
 from __future__ import annotations
 
+from mmm.errors import MMMError
+
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -25,8 +27,8 @@ EDGE_PUNCTUATION = "\"'`“”‘’«».,;:!?()[]{}<>*_-–— \t"
 
 @dataclass(frozen=True)
 class LabelRules:
-    max_words: int = 4
-    max_chars: int = 40
+    max_words: int
+    max_chars: int
 
 
 @dataclass(frozen=True)
@@ -37,15 +39,15 @@ class Overrides:
     drop: dict[str, str]
 
     @classmethod
-    def load(cls, path: str | Path) -> "Overrides":
+    def load(cls, path: str | Path, rules: LabelRules) -> "Overrides":
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         labels = {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
         drop = {str(k): str(v or "dropped by reviewer") for k, v in (data.get("drop") or {}).items()}
-        problems = [f"{path}: labels.{k}: {e}" for k, v in labels.items() if (e := label_problem(v, LabelRules()))]
+        problems = [f"{path}: labels.{k}: {e}" for k, v in labels.items() if (e := label_problem(v, rules))]
         both = sorted(set(labels) & set(drop))
         problems += [f"{path}: {k} is both relabelled and dropped" for k in both]
         if problems:
-            raise ValueError("bad overrides:\n  " + "\n  ".join(problems))
+            raise MMMError(*problems)
         return cls(labels, drop)
 
 
@@ -102,8 +104,8 @@ def label_rows(
     config: LLMConfig,
     template: str,
     overrides: Overrides,
-    rules: LabelRules = LabelRules(),
-    max_tokens: int = 8,
+    rules: LabelRules,
+    max_tokens: int,
 ) -> Labelled:
     """Label converted rows and apply the overrides. A row whose answer is pending stays pending
     whatever the overrides say: its record (``model_label``) is not known yet."""

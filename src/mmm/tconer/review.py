@@ -63,7 +63,17 @@ def write_sheet(path: str | Path, rows: list[dict[str, str]]) -> None:
             writer.writerow({c: row.get(c, "") for c in SHEET_COLUMNS})
 
 
-def apply_sheet(sheet: str | Path, overrides_path: str | Path) -> dict[str, int]:
+def export_sheet(records_path: str | Path, failed_path: str | Path, sheet: str | Path) -> int:
+    """Write the review sheet of the labelled and failed records; returns its row count."""
+    from mmm.io import read_rows
+
+    failed = read_rows(failed_path, dict) if Path(failed_path).exists() else []
+    rows = sheet_rows(read_rows(records_path, dict), failed)
+    write_sheet(sheet, rows)
+    return len(rows)
+
+
+def apply_sheet(sheet: str | Path, overrides_path: str | Path, rules: LabelRules) -> dict[str, int]:
     """Merge filled ``new_label``/``drop`` cells into the overrides file; returns what changed."""
     data = yaml.safe_load(Path(overrides_path).read_text(encoding="utf-8")) if Path(overrides_path).exists() else {}
     labels: dict[str, str] = dict((data or {}).get("labels") or {})
@@ -80,7 +90,7 @@ def apply_sheet(sheet: str | Path, overrides_path: str | Path) -> dict[str, int]
             if new_label and reason:
                 problems.append(Problem(str(sheet), reader.line_num, f"{rid}: fill new_label or drop, not both"))
             elif new_label:
-                if problem := label_problem(new_label, LabelRules()):
+                if problem := label_problem(new_label, rules):
                     problems.append(Problem(str(sheet), reader.line_num, f"{rid}: new_label {new_label!r}: {problem}"))
                     continue
                 labels[rid] = new_label

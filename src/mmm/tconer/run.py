@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm import offline, runlog
-from mmm.errors import IncompleteRun
+from mmm.errors import DataError, IncompleteRun
 from mmm.io import read_rows, write_json, write_jsonl
 from mmm.llm import LLMConfig, pending
 from mmm.tconer.convert import ConversionReport, convert, load_conversations
@@ -18,7 +18,7 @@ from mmm.tconer.label import LabelRules, Overrides, label_rows
 log = logging.getLogger(__name__)
 
 
-def load_source(files: list[str], hub_id: str | None = None, hub_split: str = "train", allow_network: bool = False) -> list[dict]:
+def load_source(files: list, hub_id: str | None, hub_split: str, allow_network: bool) -> list[dict]:
     """Pile-NER-type conversation records from local files and/or a hub id (e.g. Universal-NER/Pile-NER-type)."""
     records = [r for path in files for r in load_conversations(path)]
     if hub_id:
@@ -61,8 +61,8 @@ def run_label(
     rows = read_rows(converted, _converted_row)
     template = Path(template_path).read_text(encoding="utf-8")
     if "{text}" not in template:
-        raise ValueError(f"{template_path}: the template has no {{text}} placeholder")
-    done = label_rows(rows, config, template, Overrides.load(overrides_path), rules, max_tokens)
+        raise DataError(f"{template_path}: the template has no {{text}} placeholder")
+    done = label_rows(rows, config, template, Overrides.load(overrides_path, rules), rules, max_tokens)
     write_jsonl(out, done.records)
     write_jsonl(failed_out, done.failed)
     write_json(metrics_path, done.metrics)

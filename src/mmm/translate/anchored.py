@@ -46,6 +46,7 @@ from mmm.translate.anchor_prompts import (
 )
 from mmm.translate.checks import check_translation
 from mmm.translate.constrain import AnchorHook
+from mmm.config import AnchoredOptions
 from mmm.translate.types import MethodRun, Outcome, SourceRow, TranslateSettings
 
 NAME = "anchored"
@@ -56,27 +57,6 @@ TERM_NGRAM = 3
 TERM_BIAS = 2.0  # logits added to a pending term's first token in the text step
 PLURAL = {"entity": "entities", "label": "labels"}  # metrics keys of the term steps' LLM summaries
 TRIM = " \t\"'「」『』“”.。,、"
-
-
-@dataclass(frozen=True)
-class AnchoredOptions:
-    """``translate.anchored`` in params."""
-
-    prompts: str = "prompts/anchored"
-    glossary: str | None = "data/glossary"
-    term_max_tokens: int = 16
-    reask: bool = True
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "AnchoredOptions":
-        known = {"prompts", "glossary", "term_max_tokens", "reask"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(f"translate.anchored: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        made = cls(**options)
-        if made.term_max_tokens < 1:
-            raise ValueError(f"translate.anchored.term_max_tokens must be >= 1, got {made.term_max_tokens}")
-        return made
 
 
 @dataclass
@@ -90,7 +70,9 @@ class TermResult:
 
 
 def translate(rows: list[SourceRow], target: str, settings: TranslateSettings, config: LLMConfig) -> MethodRun:
-    options = AnchoredOptions.from_options(settings.options)
+    options = settings.options
+    if options is None:
+        raise ValueError("the anchored method needs translate.anchored options")
     source = rows[0].sample.lang
     prompts = load_prompts(options.prompts, source, target)
     glossary = load_glossary(options.glossary, source, target)

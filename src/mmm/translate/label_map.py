@@ -9,7 +9,7 @@ the mapped labels and say so with ``labels_lang``; the translate stage reads the
 
 from __future__ import annotations
 
-from mmm.errors import MMMError
+from mmm.errors import MMMError, ParamsError
 
 import logging
 from collections import Counter, defaultdict
@@ -101,11 +101,11 @@ def map_all(samples: list[Sample], targets: list[str], source: str = "ja") -> di
 
 
 def run(input_path: str | Path, out_dir: str | Path, targets: list[str], metrics_path: str | Path | None,
-        source: str = "ja") -> dict[str, Any]:
+        source: str) -> dict[str, Any]:
     """Write ``out_dir/<target>.jsonl`` for every target; returns (and writes) the counts."""
     unknown = [t for t in targets if t not in registry.LANGS or t == source]
     if unknown or not targets:
-        raise ValueError(f"label_map.langs must be languages of {registry.LANGS} other than {source!r}, got {targets}")
+        raise ParamsError(f"label_map.langs must be languages of {registry.LANGS} other than {source!r}, got {targets}")
     samples = read_samples(input_path)
     mapped = map_all(samples, targets, source)
     metrics: dict[str, Any] = {"input_rows": len(samples), "source": source, "langs": {}}

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from mmm import registry, runlog
-from mmm.errors import IncompleteRun
+from mmm.errors import IncompleteRun, ParamsError
 from mmm.io import InputError, Problem, iter_jsonl, read_samples, write_json, write_jsonl
 from mmm.llm import LLMConfig, pending
 from mmm.records import FormatError, Sample
 from mmm.translate import methods, quality
-from mmm.translate.types import LabelMode, MethodRun, Outcome, SourceRow, TokenCap, TranslateSettings
+from mmm.config import TranslateConfig
+from mmm.translate.types import LabelMode, MethodRun, Outcome, SourceRow, TranslateSettings
 
 log = logging.getLogger(__name__)
 LABELS_LANG = "labels_lang"  # field added by the label_map stage: the language the labels are already in
@@ -35,7 +36,7 @@ def read_source_rows(path: str | Path, target: str) -> list[SourceRow]:
     to an open-domain kind (TCONER), whose labels the model translates.
     """
     if target not in registry.LANGS:
-        raise ValueError(f"unknown target language {target!r}; expected one of {', '.join(registry.LANGS)}")
+        raise ParamsError(f"unknown target language {target!r}; expected one of {', '.join(registry.LANGS)}")
     rows: list[SourceRow] = []
     problems: list[Problem] = []
     first_line: dict[str, int] = {}
@@ -237,28 +238,12 @@ def summary_line(metrics: dict[str, Any], telemetry: dict[str, Any] | None = Non
     return line + f"; {telemetry['wall_time_s']:.1f}s, {telemetry['rows_per_s']} rows/s"
 
 
-SETTINGS_KEYS = {"method", "templates", "max_tokens", "temperature", "items"}
-
-
-def settings_from_params(section: dict[str, Any] | None, method: str | None = None) -> TranslateSettings:
-    """``TranslateSettings`` from the ``translate`` params section; ``method`` (a CLI flag) wins.
-
-    A method's own knobs live in a subsection named after it (e.g. ``translate.anchored``).
-    """
-    section = dict(section or {})
-    unknown = sorted(set(section) - SETTINGS_KEYS - set(methods.METHODS))
-    if unknown:
-        raise ValueError(f"translate: unknown key(s) {', '.join(unknown)} "
-                         f"(known: {', '.join(sorted(SETTINGS_KEYS | set(methods.METHODS)))})")
-    name = method or section.get("method", "one_shot")
-    methods.get(name)
-    temperature = float(section.get("temperature", 0.0))
-    if temperature < 0:
-        raise ValueError(f"translate.temperature must be >= 0, got {temperature}")
+def settings_for(config: TranslateConfig) -> TranslateSettings:
+    """What every method sees of the ``translate`` section; a method's own knobs are ``translate.<method>``."""
     return TranslateSettings(
-        method=name,
-        templates_dir=str(section.get("templates", "prompts/translate")),
-        max_tokens=TokenCap.from_params(section.get("max_tokens")),
-        temperature=temperature,
-        options=dict(section.get(name) or {}),
+        method=config.method,
+        templates_dir=config.templates,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        options=config.anchored if config.method == "anchored" else None,
     )

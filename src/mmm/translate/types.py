@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from mmm.config import AnchoredOptions, TokenCap
 from mmm.llm import RunSummary
 from mmm.records import Sample
 
@@ -67,56 +68,11 @@ class MethodRun:
 
 
 @dataclass(frozen=True)
-class TokenCap:
-    """Per-row answer budget (``max_tokens``), scaled by the source's length.
-
-    Generation on a CPU costs as many steps as the longest row of a batch, and a weak model that
-    never stops runs to the cap, so a cap sized to each row (in ``step``-sized buckets, to keep
-    batches large) costs far less than one cap sized for the longest row. Answer tokens per
-    source character depend on the language pair (and the tokenizer): ``by_direction`` overrides
-    ``per_source_char`` for a direction such as ``en-ja``.
-    """
-
-    per_source_char: float = 0.9
-    by_direction: dict[str, float] = field(default_factory=dict)
-    minimum: int = 32
-    maximum: int = 160
-    step: int = 16
-
-    def __post_init__(self) -> None:
-        ratios = [self.per_source_char, *self.by_direction.values()]
-        if min(ratios) <= 0 or self.step < 1 or not 1 <= self.minimum <= self.maximum:
-            raise ValueError(f"translate.max_tokens: need ratios > 0, step >= 1 and 1 <= min <= max, got {self}")
-
-    @classmethod
-    def from_params(cls, section: dict[str, Any] | None) -> "TokenCap":
-        section = dict(section or {})
-        known = {"per_source_char", "by_direction", "min", "max", "step"}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ValueError(f"translate.max_tokens: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        defaults = cls()
-        return cls(
-            per_source_char=float(section.get("per_source_char", defaults.per_source_char)),
-            by_direction={str(k): float(v) for k, v in (section.get("by_direction") or {}).items()},
-            minimum=int(section.get("min", defaults.minimum)),
-            maximum=int(section.get("max", defaults.maximum)),
-            step=int(section.get("step", defaults.step)),
-        )
-
-    def for_sample(self, sample: Sample, target: str) -> int:
-        ratio = self.by_direction.get(f"{sample.lang}-{target}", self.per_source_char)
-        chars = len(sample.input) + len(sample.output)
-        wanted = math.ceil(chars * ratio / self.step) * self.step
-        return max(self.minimum, min(self.maximum, wanted))
-
-
-@dataclass(frozen=True)
 class TranslateSettings:
     """The ``translate`` params that every method sees (method-specific knobs live in ``options``)."""
 
-    method: str = "one_shot"
-    templates_dir: str = "prompts/translate"
-    max_tokens: TokenCap = TokenCap()
-    temperature: float = 0.0
-    options: dict[str, Any] = field(default_factory=dict)
+    method: str
+    templates_dir: Path
+    max_tokens: TokenCap
+    temperature: float
+    options: AnchoredOptions | None  # the method's own knobs (``translate.<method>``), when it has any

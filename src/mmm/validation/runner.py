@@ -13,58 +13,28 @@ from mmm.errors import MMMError
 import copy
 import json
 import logging
+import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmm.config import ValidateConfig
 from mmm.io import write_json
 from mmm.validation import suites as suites_mod
 from mmm.validation import views
 
 
-RESULT_FORMATS = ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE")
 DOCS_SITE = "mmm_reports"
+
+
+class GateFailed(MMMError):
+    """At least one expectation failed: the data must not go on to training."""
 
 
 class SuiteError(MMMError, RuntimeError):
     """A stored suite is missing, unreadable, or lost expectations on load."""
-
-
-@dataclass(frozen=True)
-class Check:
-    """One gate item: files (key -> path) validated by the named suites."""
-
-    name: str
-    files: dict[str, str]
-    suites: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ValidateConfig:
-    checks: tuple[Check, ...]
-    result_format: str = "SUMMARY"
-    first_ids: int = 5
-
-    @classmethod
-    def from_params(cls, section: Mapping[str, Any]) -> "ValidateConfig":
-        """Read params.yaml's ``validate`` section; errors name the offending key."""
-        raw_checks = section.get("checks")
-        if not isinstance(raw_checks, Mapping) or not raw_checks:
-            raise ValueError("validate.checks must map check names to {files, suites}")
-        checks = []
-        for name, spec in raw_checks.items():
-            files, names = (spec or {}).get("files"), (spec or {}).get("suites")
-            if not isinstance(files, Mapping) or not files:
-                raise ValueError(f"validate.checks.{name}.files must map source keys to paths")
-            if not isinstance(names, list) or not names:
-                raise ValueError(f"validate.checks.{name}.suites must list suite names")
-            checks.append(Check(str(name), {str(k): str(v) for k, v in files.items()}, tuple(map(str, names))))
-        result_format = str(section.get("result_format", "SUMMARY")).upper()
-        if result_format not in RESULT_FORMATS:
-            raise ValueError(f"validate.result_format must be one of {', '.join(RESULT_FORMATS)}")
-        return cls(tuple(checks), result_format, int(section.get("first_ids", 5)))
 
 
 @dataclass(frozen=True)
@@ -130,7 +100,8 @@ class Report:
 
 def _gx():
     """Import GX quietly and register the custom expectations before anything loads a suite."""
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # hundreds of INFO lines otherwise
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # GX would phone home unless told not to
     import great_expectations as gx
 
     from mmm.validation import expectations  # noqa: F401  (registration side effect)
@@ -249,17 +220,13 @@ def _outcome(check: str, suite: str, item: dict[str, Any], first_ids: int) -> Ou
     )
 
 
-def run(
-    config: ValidateConfig,
-    gx_dir: str | Path,
-    reports_dir: str | Path,
-    metrics_path: str | Path | None = None,
-) -> Report:
-    """Validate every check; write ``results.json`` and data docs under ``reports_dir``; return the report."""
+def run(config: ValidateConfig) -> Report:
+    """Validate every check; write ``results.json`` under ``config.reports``, the data docs under
+    ``config.data_docs`` (they carry run times, so they are not a DVC output) and the metrics."""
     gx = _gx()
-    loaded = load_suites(gx_dir, {name for check in config.checks for name in check.suites})
-    reports_dir = Path(reports_dir)
-    docs_dir = reports_dir / "data_docs"
+    loaded = load_suites(config.gx_dir, {name for check in config.checks.values() for name in check.suites})
+    reports_dir = Path(config.reports)
+    docs_dir = Path(config.data_docs)
     if docs_dir.exists():
         shutil.rmtree(docs_dir)
     context = _ephemeral_context(gx, docs_dir.resolve())
@@ -272,31 +239,39 @@ def run(
     }
     report = Report()
     documents: dict[str, dict[str, Any]] = {}
-    for check in config.checks:
+    for check_name, check in config.checks.items():
         needed = {loaded[name].meta["view"] for name in check.suites}
         frames = views.build(check.files, needed | {"records"})
-        report.rows[check.name] = len(frames["records"])
-        asset = source.add_dataframe_asset(name=check.name)
+        report.rows[check_name] = len(frames["records"])
+        asset = source.add_dataframe_asset(name=check_name)
         for name in check.suites:
             stored = loaded[name]
             view = stored.meta["view"]
             suite = context.suites.add(
                 gx.ExpectationSuite(
-                    name=f"{check.name}.{name}",
+                    name=f"{check_name}.{name}",
                     expectations=[copy.copy(e) for e in stored.expectations],
                     meta=dict(stored.meta),
                 )
             )
             batch = asset.add_batch_definition_whole_dataframe(f"{name}.{view}")
             definition = context.validation_definitions.add(
-                gx.ValidationDefinition(name=f"{check.name}.{name}", data=batch, suite=suite)
+                gx.ValidationDefinition(name=f"{check_name}.{name}", data=batch, suite=suite)
             )
             result = definition.run(batch_parameters={"dataframe": frames[view]}, result_format=result_format)
-            document = result.to_json_dict()
-            documents.setdefault(check.name, {})[name] = document
-            report.outcomes.extend(_outcome(check.name, name, item, config.first_ids) for item in document["results"])
+            document = _without_run_times(result.to_json_dict())
+            documents.setdefault(check_name, {})[name] = document
+            report.outcomes.extend(_outcome(check_name, name, item, config.first_ids) for item in document["results"])
     context.build_data_docs(site_names=[DOCS_SITE])
     write_json(reports_dir / "results.json", {"success": report.success, "checks": documents})
-    if metrics_path is not None:
-        write_json(metrics_path, report.metrics())
+    write_json(config.metrics, report.metrics())
     return report
+
+
+RUN_TIME_KEYS = {"run_id", "validation_time", "run_time", "checkpoint_id", "batch_markers", "active_batch_definition"}
+
+
+def _without_run_times(document: dict[str, Any]) -> dict[str, Any]:
+    """The result without the run's time stamps, so the same data gives the same results.json."""
+    meta = {k: v for k, v in (document.get("meta") or {}).items() if k not in RUN_TIME_KEYS}
+    return {**document, "meta": meta}

@@ -1,0 +1,39 @@
+"""What every subcommand shares: the ``--params`` option and picking a ``foreach`` item."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar, get_args
+
+import typer
+from pydantic import ValidationError
+
+from mmm import config
+from mmm.errors import ParamsError
+
+S = TypeVar("S", bound=config.Section)
+
+PARAMS = typer.Option(Path(config.PARAMS_FILE), "--params", help="the params file (its paths are relative to its folder)")
+ITEM_HELP = "use this item of the section's params (input and outputs); flags override it"
+
+
+def load(params: Path) -> config.Params:
+    """The typed params: the first thing every command does with them."""
+    return config.load(params)
+
+
+def item_config(items: dict[str, S], kind: type[S], section: str, item: str | None, **flags: Any) -> S:
+    """``section.items.<item>`` with the flags over it, or, without ``--item``, a config of the flags alone."""
+    if item is not None:
+        if item not in items:
+            raise ParamsError(f"{section}.items has no {item!r} (items: {', '.join(items) or 'none'})")
+        return items[item].with_flags(**flags)  # type: ignore[return-value]
+    given = {key: value for key, value in flags.items() if value is not None}
+    optional = {name for name, info in kind.model_fields.items() if type(None) in get_args(info.annotation)}
+    try:
+        return kind.model_validate({**dict.fromkeys(optional), **given})
+    except ValidationError as exc:
+        missing = [f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}" for e in exc.errors() if e["type"] == "missing"]
+        if missing:
+            raise ParamsError(f"{', '.join(missing)} required without --item (items in {section}: {', '.join(items)})") from None
+        raise ParamsError(*(f"--{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None

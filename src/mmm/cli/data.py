@@ -1,0 +1,158 @@
+"""Data stages, in pipeline order: ingest, label-map, translate, filter, check, assemble, validate, split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mmm import config
+from mmm.cli.choices import Backend, Lang, Method, value
+from mmm.cli.common import ITEM_HELP, PARAMS, item_config, load
+
+PANEL = "1. Data"
+
+
+def register(app: typer.Typer) -> None:
+    from mmm.cli import tconer
+
+    app.command("ingest", rich_help_panel=PANEL)(ingest)
+    app.add_typer(tconer.app, name="tconer", rich_help_panel=PANEL)
+    for command in (label_map, translate, filter_, check, assemble, validate, split):
+        app.command(command.__name__.rstrip("_").replace("_", "-"), rich_help_panel=PANEL)(command)
+
+
+def ingest(params: Path = PARAMS) -> None:
+    """Gather raw sources (the sample, local files or hub ids) into checked JSONL."""
+    from mmm.ingest import run
+
+    cfg = load(params)
+    result = run(cfg.ingest, cfg.hub.allow_network)
+    total = sum(v["total"] for v in result["sources"].values())
+    typer.echo(f"ingest: {total} source rows -> {cfg.ingest.sources}")
+
+
+def label_map(
+    input_path: Path | None = typer.Argument(None, metavar="[INPUT.jsonl]", help="Japanese MMM records (default: label_map.input)"),
+    out_dir: Path | None = typer.Option(None, help="folder for one <lang>.jsonl per target (default: label_map.out_dir)"),
+    metrics: Path | None = typer.Option(None, help="row and label counts, JSON (default: label_map.metrics)"),
+    params: Path = PARAMS,
+) -> None:
+    """Map every text- and word-level label to English/Chinese by the registry's tables; fail on any gap."""
+    from mmm.translate import label_map as lm
+
+    cfg = load(params).label_map.with_flags(input=input_path, out_dir=out_dir, metrics=metrics)
+    result = lm.run(cfg.input, cfg.out_dir, list(cfg.langs), cfg.metrics, cfg.source)
+    counts = ", ".join(f"{lang} {row['rows']}" for lang, row in result["langs"].items())
+    typer.echo(f"label-map: {result['input_rows']} rows, every label mapped -> {counts} in {cfg.out_dir}")
+
+
+def translate(
+    input_path: Path | None = typer.Argument(None, metavar="[INPUT.jsonl]", help="rows with mapped labels, or TCONER rows"),
+    item: str | None = typer.Option(None, help=ITEM_HELP + " (translate.items: en, zh, tconer_ja, tconer_zh)"),
+    to: Lang | None = typer.Option(None, "--to", help="target language"),
+    out: Path | None = typer.Option(None, help="translated MMM records"),
+    failed: Path | None = typer.Option(None, help="rows that could not be translated, each with its 'reasons'"),
+    metrics: Path | None = typer.Option(None, help="counts, failures by reason and quality (JSON)"),
+    references: Path | None = typer.Option(None, help="reference translations (same ids) for chrF / entity alignment"),
+    method: Method | None = typer.Option(None, help="translation method (default: translate.method, anchored)"),
+    backend: Backend | None = typer.Option(None, help="LLM backend (default: llm.backend)"),
+    base_url: str | None = typer.Option(None, help="OpenAI-compatible endpoint (default: llm.base_url, $OPENAI_BASE_URL)"),
+    model: str | None = typer.Option(None, help="model name served by the API (default: llm.model)"),
+    model_dir: Path | None = typer.Option(None, help="local model folder for --backend local (default: llm.local_model_dir)"),
+    cache_dir: Path | None = typer.Option(None, help="LLM answer cache folder (default: llm.cache_dir)"),
+    concurrency: int | None = typer.Option(None, help="requests in flight (openai)"),
+    max_requests: int | None = typer.Option(None, help="send at most this many prompts; exit 75, rerun to continue"),
+    max_cost_usd: float | None = typer.Option(None, help="stop before the estimated cost passes this; exit 75"),
+    params: Path = PARAMS,
+) -> None:
+    """Translate MMM records with an LLM; every row ends translated, failed (with reasons) or pending."""
+    from mmm.translate.run import settings_for, summary_line, translate_file
+
+    cfg = load(params)
+    job = item_config(cfg.translate.items, config.TranslateItem, "translate", item, input=input_path, to=value(to),
+                      out=out, failed=failed, metrics=metrics, references=references)
+    settings = settings_for(cfg.translate.with_flags(method=value(method)))
+    llm = cfg.llm.with_flags(backend=value(backend), base_url=base_url, model=model, local_model_dir=model_dir,
+                             cache_dir=cache_dir, concurrency=concurrency, max_requests=max_requests,
+                             max_cost_usd=max_cost_usd)
+    result = translate_file(job.input, job.to, job.out, job.failed, settings, llm, job.metrics, job.references,
+                            log_dir=cfg.logs.dir, log_name=f"translate_{item}" if item else None)
+    typer.echo(summary_line(result))
+
+
+def filter_(
+    input_path: Path | None = typer.Argument(None, metavar="[INPUT.jsonl]", help="translated MMM records"),
+    item: str | None = typer.Option(None, help=ITEM_HELP + " (filter.items)"),
+    lang: Lang | None = typer.Option(None, help="the language every row is in"),
+    kept: Path | None = typer.Option(None, help="rows that pass all rules"),
+    rejected: Path | None = typer.Option(None, help="rows that break a rule, each with its 'reasons'"),
+    metrics: Path | None = typer.Option(None, help="retention per dataset and reason (JSON)"),
+    params: Path = PARAMS,
+) -> None:
+    """Reject rows with residual Japanese, entities missing from the text, or a broken MMM format."""
+    from mmm.filters import filter_file
+
+    job = item_config(load(params).filter.items, config.FilterItem, "filter", item, input=input_path, lang=value(lang),
+                      kept=kept, rejected=rejected, metrics=metrics)
+    result = filter_file(job.input, job.lang, job.kept, job.rejected, job.metrics)
+    typer.echo(result.summary(job.lang))
+
+
+def check(files: list[Path] = typer.Argument(..., metavar="FILE.jsonl...", help="JSONL files of MMM records")) -> None:
+    """Check that every row of MMM record files parses; lists every bad row with file:line."""
+    from mmm.io import check_record_files
+
+    total = check_record_files(files)
+    typer.echo(f"ok: {total} records in {len(files)} file(s)")
+
+
+def assemble(
+    inputs: list[Path] | None = typer.Argument(None, metavar="[KEPT.jsonl...]", help="filtered parts (default: the kept files of assemble.items)"),
+    out: Path | None = typer.Option(None, help="the MMM dataset (default: assemble.out)"),
+    metrics: Path | None = typer.Option(None, help="Table 2 counts, JSON (default: assemble.metrics)"),
+    report: Path | None = typer.Option(None, help="Table 2 as Markdown (default: assemble.report)"),
+    params: Path = PARAMS,
+) -> None:
+    """Concatenate the filtered parts of every language into the released MMM dataset (Table 2 counts)."""
+    from mmm.assemble import run
+
+    params_ = load(params)
+    cfg = params_.assemble.with_flags(out=out, metrics=metrics, report=report)
+    result = run(inputs or params_.assemble_inputs(), cfg.out, cfg.metrics, cfg.report)
+    totals = ", ".join(f"{lang} {row['total']}" for lang, row in result["table2"].items())
+    typer.echo(f"assemble: {totals} -> {cfg.out}")
+
+
+def validate(
+    write_suites: bool = typer.Option(False, "--write-suites", help="regenerate the suites in validate.gx_dir and exit"),
+    params: Path = PARAMS,
+) -> None:
+    """Run the Great Expectations suites over the datasets in validate.checks; exit 1 if any expectation fails."""
+    from mmm.validation import runner
+
+    cfg = load(params).validation
+    if write_suites:
+        for path in runner.write_suites(cfg.gx_dir):
+            typer.echo(f"wrote {path}")
+        return
+    report = runner.run(cfg)
+    typer.echo(report.describe())
+    if not report.success:
+        raise runner.GateFailed(f"validation failed: see {cfg.reports}/results.json and {cfg.data_docs}")
+
+
+def split(
+    input_path: Path | None = typer.Argument(None, metavar="[MMM.jsonl]", help="the mixed MMM dataset (default: split.input)"),
+    train: Path | None = typer.Option(None, help="training records (default: split.train)"),
+    test: Path | None = typer.Option(None, help="test records (default: split.test)"),
+    metrics: Path | None = typer.Option(None, help="the counts, JSON (default: split.metrics)"),
+    params: Path = PARAMS,
+) -> None:
+    """Split per language and sub-dataset: de-duplicate by text, seeded train of the size in params, rest test."""
+    from mmm.split import run
+
+    cfg = load(params).split.with_flags(input=input_path, train=train, test=test, metrics=metrics)
+    result = run(cfg)
+    typer.echo(f"split: {result['rows']} rows, {result['duplicates']} duplicates -> {result['train']} train, "
+               f"{result['test']} test ({result['cells_without_test']} cells without test)")
