@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from configs import make, settings  # noqa: E402  (params.yaml sections with overrides)
 from fake_openai import ServerProcess  # noqa: E402
 
-from mmm.llm import GenParams, LLMConfig, LLMRequest, ResponseCache, cache_key, run_requests  # noqa: E402
+from configs import make  # noqa: E402  (params.yaml sections with overrides)
+from mmm.llm import GenParams, LLMRequest, ResponseCache, cache_key, run_requests  # noqa: E402
 from mmm.llm.types import Completion  # noqa: E402
 
 

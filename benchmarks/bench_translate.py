@@ -33,11 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from configs import make, settings  # noqa: E402  (params.yaml sections with overrides)
 from fake_openai import ServerProcess  # noqa: E402
 from translate_fakes import mapped_rows, references, write_jsonl  # noqa: E402
 
-from mmm.llm import LLMConfig, ResponseCache, cache_key  # noqa: E402
+from configs import make, settings  # noqa: E402  (params.yaml sections with overrides)
+from mmm.llm import ResponseCache, cache_key  # noqa: E402
 from mmm.llm.types import Completion  # noqa: E402
 from mmm.records import Sample  # noqa: E402
 from mmm.translate import one_shot  # noqa: E402

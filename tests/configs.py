@@ -37,7 +37,7 @@ def make(section: str, **overrides: Any) -> Any:
     try:
         return type(current).model_validate(data)
     except ValidationError as exc:
-        raise ParamsError.from_problems("params.yaml with test overrides", config._problems(exc, section)) from None
+        raise ParamsError.from_problems("params.yaml with test overrides", config.problems_of(exc, section)) from None
 
 
 def settings(section: dict[str, Any] | None = None, method: str | None = None) -> Any:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 from fake_openai import FakeOpenAI
-from configs import make, settings
+
+from configs import make
 
 TEST_API_KEY = "sk-test-FAKEKEY-0123456789abcdef"
 
@@ -31,7 +32,6 @@ def openai_env(monkeypatch) -> str:
 
 @pytest.fixture
 def openai_config(tmp_path, fake_openai, openai_env):
-    from mmm.llm import LLMConfig
 
     return make("llm", 
         backend="openai",

@@ -9,7 +9,6 @@ from tiny_model import tiny_model_dir  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
 from configs import make, write_params
-
 from mmm import basemodel
 from mmm.cli import app
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from configs import write_params
 from typer.testing import CliRunner
 
+from configs import write_params
 from mmm.cli import app
 
 runner = CliRunner()

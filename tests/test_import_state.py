@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_MODULES = ["mmm.modeling.batching", "mmm.modeling.card", "mmm.modeling.determinism", "mmm.modeling.generation",
                  "mmm.modeling.loading", "mmm.modeling.loss", "mmm.modeling.sequence", "mmm.modeling.world",

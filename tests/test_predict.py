@@ -7,13 +7,13 @@ import pytest
 from tiny_model import one_torch_thread, sample_records, sample_tconer, tiny_model_dir  # noqa: F401
 from typer.testing import CliRunner
 
-from mmm.cli import app
-from mmm.modeling.sequence import parse_prediction, target_text
-from mmm.modeling.generation import Settings
-from mmm.predict import Generator, PredictConfig, cap_per_cell, extract_from_folder, run
-from mmm.records import Sample
-from mmm.train import Paths, TrainConfig, train
 from configs import make, write_params
+from mmm.cli import app
+from mmm.modeling.generation import Settings
+from mmm.modeling.sequence import parse_prediction, target_text
+from mmm.predict import Generator, cap_per_cell, extract_from_folder, run
+from mmm.records import Sample
+from mmm.train import Paths, train
 
 runner = CliRunner()
 

@@ -8,11 +8,11 @@ import pytest
 from tiny_model import sample_records, sample_tconer
 from typer.testing import CliRunner
 
+from configs import make, write_params
 from mmm import registry
 from mmm.cli import app
 from mmm.records import split_input
-from mmm.split import SplitConfig, split_records
-from configs import make, write_params
+from mmm.split import split_records
 
 runner = CliRunner()
 
@@ -162,7 +162,7 @@ def test_cli_reports_bad_rows_with_file_and_line(tmp_path):
 
 def test_a_text_in_two_cells_never_lands_on_both_sides():
     """An untranslated TCONER row (same text in en and ja) must not be trained in one language and tested in the other."""
-    from mmm.split import SplitConfig, split_records
+    from mmm.split import split_records
 
     rows = []
     for i in range(40):

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from tiny_model import one_torch_thread, sample_records, tiny_model_dir  # noqa: F401
 
-from mmm.modeling.loading import FORMAT_FILE, check_model_dir
-from mmm.train import Paths, TrainConfig, cast_state, train
 from configs import make, write_params
+from mmm.modeling.loading import FORMAT_FILE, check_model_dir
+from mmm.train import Paths, cast_state, train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -53,7 +53,14 @@ def sample_tconer(sample_dir: Path = SAMPLE_DIR, langs: tuple[str, ...] = ("en",
 
 def train_tokenizer(texts: list[str], vocab_size: int = 1200):
     """A byte-level BPE that adds BOS like Llama's, wrapped as a transformers fast tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.BPE())

@@ -8,8 +8,6 @@ package is the only model source that works offline, so this conversion is the p
 
 from __future__ import annotations
 
-from mmm.errors import MMMError
-
 import hashlib
 import logging
 import shutil
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm.config import BaseModelConfig
+from mmm.errors import MMMError
 from mmm.io import write_json
 
 log = logging.getLogger(__name__)

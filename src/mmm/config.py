@@ -18,9 +18,19 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-from pydantic import model_validator
-from pydantic import ValidationError, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from mmm.errors import MissingPathError, ParamsError
 
@@ -78,7 +88,7 @@ class Section(BaseModel):
         try:
             return type(self).model_validate(data)
         except ValidationError as exc:
-            raise ParamsError.from_problems("command line", _problems(exc, "")) from None
+            raise ParamsError.from_problems("command line", problems_of(exc, "")) from None
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -468,7 +478,7 @@ def read_yaml(path: str | Path) -> Any:
         raise ParamsError(f"{target}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
 
 
-def _problems(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
+def problems_of(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
     """One ``(dotted key, what)`` per bad key. A union (``train_size``) fails once per member: only the
     deepest keys are kept, and the members' complaints about one key are joined."""
     found: dict[str, list[str]] = {}
@@ -504,7 +514,7 @@ def validate(data: Any, source: str, root: str | Path | None) -> Params:
     try:
         return Params.model_validate(data, context={"root": root})
     except ValidationError as exc:
-        raise ParamsError.from_problems(source, _problems(exc, "")) from None
+        raise ParamsError.from_problems(source, problems_of(exc, "")) from None
 
 
 def load(path: str | Path = PARAMS_FILE) -> Params:

@@ -38,8 +38,6 @@ and lists every bad line.
 
 from __future__ import annotations
 
-from mmm.errors import ParamsError
-
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,6 +47,7 @@ from typing import Any
 import polars as pl
 
 from mmm import registry, scripts
+from mmm.errors import ParamsError
 from mmm.io import InputError, Problem, atomic_path, write_json
 from mmm.records import RECORD_FIELDS
 

@@ -31,7 +31,7 @@ from mmm.io import read_records, write_json, write_jsonl
 from mmm.modeling.card import portable_path
 from mmm.modeling.determinism import reproducible
 from mmm.modeling.generation import Engine
-from mmm.modeling.loading import DTYPES, read_format
+from mmm.modeling.loading import read_format
 from mmm.modeling.sequence import dataset_for_task, encode_prompt, parse_prediction
 from mmm.modeling.world import cpu_world
 from mmm.records import FormatError, format_input, split_input

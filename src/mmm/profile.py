@@ -10,8 +10,6 @@ no-op), and the merged params must pass the typed models of ``mmm.config`` befor
 
 from __future__ import annotations
 
-from mmm.errors import MMMError
-
 import difflib
 import io
 import json
@@ -21,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm import config
-from mmm.errors import ParamsError, require_file
+from mmm.errors import MMMError, ParamsError, require_file
 from mmm.io import atomic_path
 
 

@@ -6,15 +6,13 @@ problems are collected for the whole source and raised together with file and ro
 
 from __future__ import annotations
 
-from mmm import offline
-
 import csv
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from mmm import registry
+from mmm import offline, registry
 from mmm.io import InputError, Problem, read_records
 from mmm.records import FormatError, Sample, instruction_of
 from mmm.scripts import guess_lang

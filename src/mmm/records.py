@@ -15,12 +15,11 @@ what cannot vary: the instruction words are known per dataset, labels never cont
 
 from __future__ import annotations
 
-from mmm.errors import MMMError
-
 from dataclasses import dataclass
 from typing import Any
 
 from mmm import registry
+from mmm.errors import MMMError
 
 RECORD_FIELDS: tuple[str, ...] = ("id", "lang", "dataset", "input", "output")
 LABEL_FORBIDDEN = frozenset("/:;")

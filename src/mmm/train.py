@@ -21,24 +21,28 @@ accelerate config file (``configs/accelerate/``). What it does, following the pa
 
 from __future__ import annotations
 
-from mmm.errors import DataError, ParamsError
-
 import logging
 import math
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mmm import runlog
 from mmm.config import TrainConfig
+from mmm.errors import DataError, ParamsError
 from mmm.io import read_records, write_json
 from mmm.modeling.card import portable_path
 from mmm.modeling.determinism import reproducible
-from mmm.modeling.loading import DTYPES, check_model_dir, load_model, load_tokenizer, write_format
-from mmm.modeling.sequence import IGNORE_INDEX, TARGETS, Example, encode_example
+from mmm.modeling.loading import (
+    check_model_dir,
+    load_model,
+    load_tokenizer,
+    write_format,
+)
+from mmm.modeling.sequence import IGNORE_INDEX, Example, encode_example
 from mmm.modeling.world import cpu_world
 from mmm.records import Sample
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from mmm.evaluation import EvalConfig, evaluate_file
-from configs import make, settings
+from configs import make
+from mmm.evaluation import evaluate_file
 
 EN_INPUT = "At 10:30 Ann met Bob in Rome./NER"
 EN_GOLD = "Society/NER/:Person;Ann:Person;Bob:Location;Rome"

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from mmm.evaluation import EvalConfig, evaluate_file
+from configs import make
+from mmm.evaluation import evaluate_file
 from mmm.evaluation.bootstrap import _f1_percent, f1_intervals, seed_for
-from configs import make, settings
 
 
 def _rows(n: int, seed: int) -> np.ndarray:
@@ -28,16 +28,16 @@ def _compress(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def test_same_seed_same_interval_other_seed_other_interval():
     distinct, frequency = _compress(_rows(300, 0))
-    first = f1_intervals(distinct, frequency, 500, seed_for(0, "en/SCNM"))
-    assert first == f1_intervals(distinct, frequency, 500, seed_for(0, "en/SCNM"))
-    assert first != f1_intervals(distinct, frequency, 500, seed_for(1, "en/SCNM"))
+    first = f1_intervals(distinct, frequency, 500, seed_for(0, "en/SCNM"), 0.95)
+    assert first == f1_intervals(distinct, frequency, 500, seed_for(0, "en/SCNM"), 0.95)
+    assert first != f1_intervals(distinct, frequency, 500, seed_for(1, "en/SCNM"), 0.95)
 
 
 def test_matches_the_textbook_row_resampling_bootstrap():
     # Drawing multiplicities of distinct rows is the same distribution as resampling rows.
     rows = _rows(400, 1)
     distinct, frequency = _compress(rows)
-    ours = f1_intervals(distinct, frequency, 4000, seed_for(0, "x"))[0]
+    ours = f1_intervals(distinct, frequency, 4000, seed_for(0, "x"), 0.95)[0]
     rng = np.random.default_rng(7)
     picks = rng.integers(0, len(rows), size=(4000, len(rows)))
     totals = rows[picks, 0, :].sum(axis=1)
@@ -50,7 +50,7 @@ def test_matches_the_textbook_row_resampling_bootstrap():
 def test_identical_rows_give_a_zero_width_interval():
     rows = np.array([[[1, 1, 1], [1, 2, 2]]] * 50)
     distinct, frequency = _compress(rows)
-    (tl_low, tl_high), (wl_low, wl_high) = f1_intervals(distinct, frequency, 200, seed_for(0, "k"))
+    (tl_low, tl_high), (wl_low, wl_high) = f1_intervals(distinct, frequency, 200, seed_for(0, "k"), 0.95)
     assert tl_low == tl_high == 100.0 and wl_low == wl_high == 50.0
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from mmm.evaluation import EvalConfig, evaluate_file, predictions
+from configs import make
+from mmm.evaluation import evaluate_file, predictions
 from mmm.io import InputError
-from configs import make, settings
 
 GOOD = {
     "id": "a",

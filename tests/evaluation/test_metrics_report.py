@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from configs import write_params
 from typer.testing import CliRunner
 
+from configs import write_params
 from mmm.cli import app
 from mmm.evaluation.report import markdown, paper_table
 

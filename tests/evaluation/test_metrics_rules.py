@@ -10,11 +10,16 @@ import json
 
 import pytest
 
-from mmm.evaluation import EvalConfig, evaluate_file
-from mmm.evaluation.algorithm1 import WHITESPACE, evaluate_samples, normalize, parse_paper
+from configs import make
+from mmm.evaluation import evaluate_file
+from mmm.evaluation.algorithm1 import (
+    WHITESPACE,
+    evaluate_samples,
+    normalize,
+    parse_paper,
+)
 from mmm.records import instruction_of
 from mmm.registry import kind
-from configs import make, settings
 
 NER_INPUT = "In 1953 Marlon Brando starred in On the Waterfront, directed by Kazan./NER"
 NER_GOLD = "Literature/NER/:Person;Marlon Brando:Product Name;On the Waterfront"

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from configs import make
 from mmm.errors import ParamsError
 from mmm.llm import GenParams, LLMConfigError, LLMRequest, api_key_from_env
-from configs import make, settings
 
 
 def test_the_repo_params_section_builds_a_config():

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
-
 import pytest
 from tiny_model import tiny_model_dir  # noqa: F401  (fixture)
 
-from mmm.llm import GenParams, LLMConfig, LLMConfigError, LLMRequest, ReplayMissError, run_requests
+from configs import make, replace
+from mmm.llm import GenParams, LLMConfigError, LLMRequest, ReplayMissError, run_requests
 from mmm.llm import types as t
-from configs import make, settings, replace
 
 PROMPTS = [
     "横浜市は関内駅前の新庁舎で子育て相談の受付を始めた。/NER",

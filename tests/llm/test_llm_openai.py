@@ -6,7 +6,6 @@ import json
 import logging
 import time
 
-
 import pytest
 from fake_openai import Fault
 

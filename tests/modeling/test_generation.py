@@ -7,7 +7,12 @@ import shutil
 import pytest
 from tiny_model import one_torch_thread, tiny_model_dir  # noqa: F401
 
-from mmm.modeling.generation import Engine, Settings, finish_row, oiellm_generation_config
+from mmm.modeling.generation import (
+    Engine,
+    Settings,
+    finish_row,
+    oiellm_generation_config,
+)
 from mmm.modeling.loading import ModelDirError, load_tokenizer
 
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from dvc_project import copy_project, dvc, env
 
 pytestmark = pytest.mark.slow

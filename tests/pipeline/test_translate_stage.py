@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from translate_fakes import ReferenceTranslator, read_jsonl, references, sources, task_lines, write_jsonl
+from translate_fakes import (
+    ReferenceTranslator,
+    read_jsonl,
+    references,
+    sources,
+    task_lines,
+    write_jsonl,
+)
 
 pytestmark = pytest.mark.slow
 

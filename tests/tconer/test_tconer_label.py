@@ -6,9 +6,9 @@ import csv
 import json
 
 import pytest
-from configs import write_params
 from typer.testing import CliRunner
 
+from configs import write_params
 from mmm.cli import app
 from mmm.records import Sample
 from mmm.tconer.label import LabelRules, label_problem, normalise_label
@@ -111,7 +111,6 @@ def test_apply_review_rejects_bad_cells(tmp_path):
 
 def test_a_budget_stop_leaves_texts_pending_and_a_rerun_labels_only_those(tmp_path, root, fake_openai, openai_config):
     from configs import replace
-
     from mmm.errors import IncompleteRun
     from mmm.tconer.run import run_label
 

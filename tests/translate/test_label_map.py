@@ -6,9 +6,9 @@ import json
 
 import pytest
 from translate_fakes import read_jsonl, references, sources, write_jsonl
-from configs import write_params
 from typer.testing import CliRunner
 
+from configs import write_params
 from mmm.cli import app
 from mmm.records import Sample
 from mmm.translate import label_map

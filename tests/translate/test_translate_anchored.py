@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from configs import replace
 
 import pytest
 from translate_fakes import mapped_rows, read_jsonl, references, write_jsonl
 
+from configs import replace
+from configs import settings as translate_settings
 from mmm.errors import IncompleteRun
 from mmm.records import Sample
 from mmm.translate.anchor_prompts import AnchorConfigError, load_glossary, load_prompts
 from mmm.translate.run import translate_file
-from configs import make
-from configs import settings as translate_settings
 
 EMPTY_GLOSSARY = "no-glossary"  # a directory without files: nothing pinned
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from translate_fakes import TEMPLATES
 
+from configs import make, settings
 from mmm.records import Sample
 from mmm.translate import quality
 from mmm.translate import template as templates
 from mmm.translate.answer import AnswerError, parse_answer, split_answer
 from mmm.translate.checks import check_translation
-from configs import make, settings
 
 EN = templates.load(TEMPLATES / "ja-en.txt")
 

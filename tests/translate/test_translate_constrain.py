@@ -7,14 +7,19 @@ import pytest
 from tiny_model import one_torch_thread, tiny_model_dir  # noqa: F401  (fixtures)
 from translate_fakes import mapped_rows, read_jsonl, write_jsonl
 
+from configs import make
+from configs import settings as translate_settings
 from mmm import filters
 from mmm.llm import GenParams, LLMConfig, LLMRequest
 from mmm.llm.local import LocalModel
 from mmm.records import Sample
-from mmm.translate.constrain import AnchorHook, banned_pattern, build_vocab, repeated_ngram_tokens
+from mmm.translate.constrain import (
+    AnchorHook,
+    banned_pattern,
+    build_vocab,
+    repeated_ngram_tokens,
+)
 from mmm.translate.run import translate_file
-from configs import make
-from configs import settings as translate_settings
 
 TERMS = ("Yokohama City", "Kannai Station")
 

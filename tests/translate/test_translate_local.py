@@ -8,9 +8,9 @@ import pytest
 from tiny_model import tiny_model_dir  # noqa: F401  (fixture)
 from translate_fakes import mapped_rows, read_jsonl, write_jsonl
 
-from mmm.llm import LLMConfig, ReplayMissError
+from configs import make, replace, settings
+from mmm.llm import ReplayMissError
 from mmm.translate.run import translate_file
-from configs import make, settings, replace
 
 SETTINGS = settings({"max_tokens": {"per_source_char": 0.1, "min": 8, "max": 16, "step": 8}}, method="one_shot")
 

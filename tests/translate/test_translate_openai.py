@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import json
 
-
 import pytest
 from fake_openai import Fault
-from translate_fakes import TEMPLATES, ReferenceTranslator, mapped_rows, read_jsonl, references, task_lines, write_jsonl
+from translate_fakes import (
+    TEMPLATES,
+    ReferenceTranslator,
+    mapped_rows,
+    read_jsonl,
+    references,
+    task_lines,
+    write_jsonl,
+)
 from typer.testing import CliRunner
 
+from configs import replace, settings, write_params
 from mmm.cli import app
 from mmm.errors import IncompleteRun
 from mmm.translate import template as templates
 from mmm.translate.run import translate_file
 from mmm.translate.types import TranslateSettings
-from configs import make, replace, settings, write_params
 
 SETTINGS = settings({"templates": "prompts/translate"}, method="one_shot")  # the fake server answers one-shot prompts
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 import shutil
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from mmm.cli import app
 from configs import make, write_params
-
+from mmm.cli import app
 from mmm.validation import runner, suites
 
 SUITES = {suites.RECORDS_SUITE, suites.ENTITIES_SUITE, suites.SPLIT_SUITE}

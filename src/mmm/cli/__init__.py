@@ -2,8 +2,8 @@
 
 Every subcommand does the same three things: load the typed params (``--params``, default
 ``./params.yaml``), apply its flags, call one library function. Errors are printed by
-:func:`main`, the one handler: one ``error:`` line per problem, no traceback, and the exit codes
-of :mod:`mmm.errors` (0 done, 1 failed, 2 usage, 75 incomplete, 130 Ctrl-C, 143 SIGTERM).
+the one handler (``_HandledGroup.invoke``): one ``error:`` line per problem, no traceback, and the
+exit codes of :mod:`mmm.errors` (0 done, 1 failed, 2 usage, 75 incomplete, 130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typer.core import TyperGroup
 
 from mmm import __version__, errors, offline
 from mmm.cli import data, model, project
-
 
 
 def _print_error(lines: Sequence[str], prefix: str = "error") -> None:

@@ -17,11 +17,6 @@ PARAMS = typer.Option(Path(config.PARAMS_FILE), "--params", help="the params fil
 ITEM_HELP = "use this item of the section's params (input and outputs); flags override it"
 
 
-def load(params: Path) -> config.Params:
-    """The typed params: the first thing every command does with them."""
-    return config.load(params)
-
-
 def item_config(items: dict[str, S], kind: type[S], section: str, item: str | None, **flags: Any) -> S:
     """``section.items.<item>`` with the flags over it, or, without ``--item``, a config of the flags alone."""
     if item is not None:
@@ -36,4 +31,4 @@ def item_config(items: dict[str, S], kind: type[S], section: str, item: str | No
         missing = [f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}" for e in exc.errors() if e["type"] == "missing"]
         if missing:
             raise ParamsError(f"{', '.join(missing)} required without --item (items in {section}: {', '.join(items)})") from None
-        raise ParamsError(*(f"--{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise ParamsError.from_problems("command line", config.problems_of(exc, "")) from None

@@ -8,7 +8,7 @@ import typer
 
 from mmm import config
 from mmm.cli.choices import Backend, Lang, Method, value
-from mmm.cli.common import ITEM_HELP, PARAMS, item_config, load
+from mmm.cli.common import ITEM_HELP, PARAMS, item_config
 
 PANEL = "1. Data"
 
@@ -26,7 +26,7 @@ def ingest(params: Path = PARAMS) -> None:
     """Gather raw sources (the sample, local files or hub ids) into checked JSONL."""
     from mmm.ingest import run
 
-    cfg = load(params)
+    cfg = config.load(params)
     result = run(cfg.ingest, cfg.hub.allow_network)
     total = sum(v["total"] for v in result["sources"].values())
     typer.echo(f"ingest: {total} source rows -> {cfg.ingest.sources}")
@@ -41,7 +41,7 @@ def label_map(
     """Map every text- and word-level label to English/Chinese by the registry's tables; fail on any gap."""
     from mmm.translate import label_map as lm
 
-    cfg = load(params).label_map.with_flags(input=input_path, out_dir=out_dir, metrics=metrics)
+    cfg = config.load(params).label_map.with_flags(input=input_path, out_dir=out_dir, metrics=metrics)
     result = lm.run(cfg.input, cfg.out_dir, list(cfg.langs), cfg.metrics, cfg.source)
     counts = ", ".join(f"{lang} {row['rows']}" for lang, row in result["langs"].items())
     typer.echo(f"label-map: {result['input_rows']} rows, every label mapped -> {counts} in {cfg.out_dir}")
@@ -69,7 +69,7 @@ def translate(
     """Translate MMM records with an LLM; every row ends translated, failed (with reasons) or pending."""
     from mmm.translate.run import settings_for, summary_line, translate_file
 
-    cfg = load(params)
+    cfg = config.load(params)
     job = item_config(cfg.translate.items, config.TranslateItem, "translate", item, input=input_path, to=value(to),
                       out=out, failed=failed, metrics=metrics, references=references)
     settings = settings_for(cfg.translate.with_flags(method=value(method)))
@@ -93,7 +93,7 @@ def filter_(
     """Reject rows with residual Japanese, entities missing from the text, or a broken MMM format."""
     from mmm.filters import filter_file
 
-    job = item_config(load(params).filter.items, config.FilterItem, "filter", item, input=input_path, lang=value(lang),
+    job = item_config(config.load(params).filter.items, config.FilterItem, "filter", item, input=input_path, lang=value(lang),
                       kept=kept, rejected=rejected, metrics=metrics)
     result = filter_file(job.input, job.lang, job.kept, job.rejected, job.metrics)
     typer.echo(result.summary(job.lang))
@@ -117,7 +117,7 @@ def assemble(
     """Concatenate the filtered parts of every language into the released MMM dataset (Table 2 counts)."""
     from mmm.assemble import run
 
-    params_ = load(params)
+    params_ = config.load(params)
     cfg = params_.assemble.with_flags(out=out, metrics=metrics, report=report)
     result = run(inputs or params_.assemble_inputs(), cfg.out, cfg.metrics, cfg.report)
     totals = ", ".join(f"{lang} {row['total']}" for lang, row in result["table2"].items())
@@ -131,7 +131,7 @@ def validate(
     """Run the Great Expectations suites over the datasets in validate.checks; exit 1 if any expectation fails."""
     from mmm.validation import runner
 
-    cfg = load(params).validation
+    cfg = config.load(params).validation
     if write_suites:
         for path in runner.write_suites(cfg.gx_dir):
             typer.echo(f"wrote {path}")
@@ -152,7 +152,7 @@ def split(
     """Split per language and sub-dataset: de-duplicate by text, seeded train of the size in params, rest test."""
     from mmm.split import run
 
-    cfg = load(params).split.with_flags(input=input_path, train=train, test=test, metrics=metrics)
+    cfg = config.load(params).split.with_flags(input=input_path, train=train, test=test, metrics=metrics)
     result = run(cfg)
     typer.echo(f"split: {result['rows']} rows, {result['duplicates']} duplicates -> {result['train']} train, "
                f"{result['test']} test ({result['cells_without_test']} cells without test)")

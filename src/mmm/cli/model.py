@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
+from mmm import config
 from mmm.cli.choices import Dtype, Mode, Target, value
-from mmm.cli.common import PARAMS, load
+from mmm.cli.common import PARAMS
 
 PANEL = "2. Model"
 
@@ -27,7 +28,7 @@ def convert_base(
     """Rebuild Gemma 3 270M from its PyPI GGUF package and save it as a plain safetensors folder."""
     from mmm import basemodel
 
-    cfg = load(params).base_model.with_flags(out=model_dir, dtype=value(dtype))
+    cfg = config.load(params).base_model.with_flags(out=model_dir, dtype=value(dtype))
     info = basemodel.convert(cfg)
     times = ", ".join(f"{k} {v}s" for k, v in info["timings"].items())
     typer.echo(f"convert-base: {info['parameters']:,} parameters ({info['dtype']}) from {info['source_package']} "
@@ -46,7 +47,7 @@ def train(
     from mmm.train import Paths
     from mmm.train import train as run_training
 
-    params_ = load(params)
+    params_ = config.load(params)
     cfg = params_.train.with_flags(train_file=train_file, out=model_dir, base_model=base_model_dir)
     result = run_training(cfg, Paths(cfg.train_file, cfg.out, cfg.metrics, cfg.curve, cfg.plot), log_dir=params_.logs.dir)
     if result:  # main process only
@@ -64,7 +65,7 @@ def predict(
     """Batched greedy generation over the test set."""
     from mmm.predict import run
 
-    params_ = load(params)
+    params_ = config.load(params)
     cfg = params_.predict.with_flags(test=test_file, model=model_dir, out=out, metrics=metrics)
     result = run(cfg, cfg.test, cfg.out, cfg.metrics, log_dir=params_.logs.dir)
     if result:
@@ -85,7 +86,7 @@ def evaluate(
     from mmm.evaluation import evaluate_and_report
     from mmm.evaluation.report import summary_line
 
-    cfg = load(params).evaluate.with_flags(predictions=predictions, out=out, report=report, plot=plot,
+    cfg = config.load(params).evaluate.with_flags(predictions=predictions, out=out, report=report, plot=plot,
                                            mode=value(mode), target=value(target))
     typer.echo(summary_line(evaluate_and_report(cfg), cfg.out))
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
+from mmm import config
 from mmm.cli.choices import Backend, value
-from mmm.cli.common import PARAMS, load
+from mmm.cli.common import PARAMS
 
 app = typer.Typer(help="Build TCONER: Pile-NER-type -> open-domain NER + text label, with human review.",
                   no_args_is_help=True)
@@ -21,7 +22,7 @@ def convert(
     """Pile-NER-type conversations -> one record per distinct text with its (type, entity) pairs."""
     from mmm.tconer.run import load_source, run_convert
 
-    cfg = load(params)
+    cfg = config.load(params)
     tconer = cfg.tconer.with_flags(converted=out)
     records = load_source(tconer.source_files, tconer.hub_id, tconer.hub_split, cfg.hub.allow_network)
     result = run_convert(records, tconer.converted, tconer.convert_metrics, tconer.max_texts, tconer.seed)
@@ -45,7 +46,7 @@ def label(
     from mmm.tconer.label import LabelRules
     from mmm.tconer.run import run_label
 
-    cfg = load(params)
+    cfg = config.load(params)
     tconer = cfg.tconer.with_flags(converted=converted, labelled=out, label_failed=failed)
     llm = cfg.llm.with_flags(backend=value(backend), model=model, local_model_dir=model_dir, base_url=base_url,
                              cache_dir=cache_dir)
@@ -64,7 +65,7 @@ def review(
     """Export labelled and failed TCONER records as a CSV sheet for reviewers."""
     from mmm.tconer.review import export_sheet
 
-    tconer = load(params).tconer.with_flags(review_sheet=out)
+    tconer = config.load(params).tconer.with_flags(review_sheet=out)
     rows = export_sheet(tconer.labelled, tconer.label_failed, tconer.review_sheet)
     typer.echo(f"review sheet: {rows} rows -> {tconer.review_sheet} "
                f"(fill new_label or drop, then `mmm tconer apply-review {tconer.review_sheet}`)")
@@ -79,7 +80,7 @@ def apply_review(
     from mmm.tconer.label import LabelRules
     from mmm.tconer.review import apply_sheet
 
-    tconer = load(params).tconer
+    tconer = config.load(params).tconer
     overrides = tconer.overrides
     changes = apply_sheet(sheet, overrides, LabelRules(tconer.label.max_words, tconer.label.max_chars))
     typer.echo(f"overrides: {changes['relabelled']} relabelled, {changes['dropped']} dropped -> {overrides}")

@@ -111,7 +111,7 @@ def micro_prf(counts: Counts) -> tuple[float, float, float]:
 
 
 def evaluate_samples(
-    rows: Iterable[tuple[str, str, str, bool]], mode: Mode = "paper", target: Target = "joint"
+    rows: Iterable[tuple[str, str, str, bool]], mode: Mode, target: Target
 ) -> dict[str, tuple[float, float, float]]:
     """Micro P/R/F1 over ``(gold_output, prediction, instruct, keep_whole)`` rows of one sub-dataset.
 

@@ -12,7 +12,7 @@ import polars as pl
 
 from mmm import registry
 from mmm.evaluation.algorithm1 import WHITESPACE, Target, marker_of
-from mmm.evaluation.scoring import keep_whole, parse, partitions
+from mmm.evaluation.scoring import keep_whole
 
 AUDITS: dict[str, str] = {
     "empty_output": "the prediction is empty or whitespace",
@@ -122,15 +122,6 @@ def flags(
         duplicate_pairs=most >= 2,
         runaway_repetition=(pl.col("markers") > 1) | (most >= repeat_min),
     )
-
-
-def row_flags(frame: pl.DataFrame, target: Target = "joint", repeat_min: int = 3) -> pl.DataFrame:
-    """Audit flags of every row of a ``predictions.read`` table, in row order."""
-    parts = [
-        flags(part, parse(part, instruct, keep_whole(dataset)), dataset, instruct, target, repeat_min)
-        for dataset, instruct, part in partitions(frame)
-    ]
-    return pl.concat(parts).sort("row")
 
 
 def summarize(frame: pl.DataFrame, flags: pl.DataFrame, max_examples: int) -> dict[str, dict[str, dict]]:

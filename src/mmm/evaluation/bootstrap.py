@@ -33,7 +33,7 @@ def f1_intervals(
     frequency: np.ndarray,
     samples: int,
     seed: np.random.SeedSequence,
-    confidence: float = 0.95,
+    confidence: float,
 ) -> list[tuple[float, float]]:
     """Percentile intervals of F1 (percent) for each level.
 

@@ -6,8 +6,6 @@ The result is one JSON-ready dict whose ``metrics[lang][dataset]`` holds the Tab
 
 from __future__ import annotations
 
-from mmm.errors import DataError
-
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,9 @@ import polars as pl
 
 from mmm import registry
 from mmm.config import EvalConfig
+from mmm.errors import DataError
 from mmm.evaluation import audits, bootstrap, predictions, scoring
-from mmm.evaluation.algorithm1 import MODES, TARGET_LEVELS, TARGETS, Counts, micro_prf
+from mmm.evaluation.algorithm1 import TARGET_LEVELS, TARGETS, Counts, micro_prf
 
 DIGITS = 4
 

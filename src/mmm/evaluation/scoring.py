@@ -17,7 +17,15 @@ from collections.abc import Iterator
 import polars as pl
 
 from mmm import registry
-from mmm.evaluation.algorithm1 import DELIMITERS, FULL_WIDTH, LEVELS, WHITESPACE, WHITESPACE_RUN, Mode, marker_of
+from mmm.evaluation.algorithm1 import (
+    DELIMITERS,
+    FULL_WIDTH,
+    LEVELS,
+    WHITESPACE,
+    WHITESPACE_RUN,
+    Mode,
+    marker_of,
+)
 
 COUNT_COLUMNS: tuple[str, ...] = tuple(f"{level}_{what}" for level in LEVELS for what in ("tp", "gen", "real"))
 
@@ -81,7 +89,7 @@ def raw_pieces(word_part: pl.Expr, whole: bool) -> pl.Expr:
     return stripped.list.eval(pl.element().filter(pl.element() != ""))
 
 
-def parse(part: pl.DataFrame, instruct: str, whole: bool, mode: Mode = "paper") -> pl.DataFrame:
+def parse(part: pl.DataFrame, instruct: str, whole: bool, mode: Mode) -> pl.DataFrame:
     """Parsed gold and prediction of rows sharing ``instruct`` and the keep-whole rule.
 
     Columns: ``row``; ``gold_label``, ``gold_pairs``, ``label``, ``pairs`` as scored (in ``mode``);
@@ -121,7 +129,7 @@ def partitions(frame: pl.DataFrame) -> Iterator[tuple[str, str, pl.DataFrame]]:
         yield dataset, instruct, part
 
 
-def row_counts(frame: pl.DataFrame, mode: Mode = "paper") -> pl.DataFrame:
+def row_counts(frame: pl.DataFrame, mode: Mode) -> pl.DataFrame:
     """Per-row counts in row order; ``frame`` needs ``row, lang, dataset, word, output, prediction``."""
     parts = [
         counts(parse(part, instruct, keep_whole(dataset), mode))

@@ -22,7 +22,13 @@ request is sent; server trouble never raises, it becomes failed results with rea
 from mmm.llm.cache import ResponseCache, cache_key
 from mmm.llm.config import LLMConfig, LLMConfigError, Price, api_key_from_env
 from mmm.llm.local import LogitsHook
-from mmm.llm.runner import ReplayMissError, RunReport, RunSummary, new_budget, run_requests
+from mmm.llm.runner import (
+    ReplayMissError,
+    RunReport,
+    RunSummary,
+    new_budget,
+    run_requests,
+)
 from mmm.llm.types import GenParams, LLMRequest, LLMResult
 
 __all__ = [

@@ -8,12 +8,11 @@ target), so prediction formats prompts exactly as training did.
 
 from __future__ import annotations
 
-from mmm.errors import MMMError
-
 import json
 from pathlib import Path
 from typing import Any
 
+from mmm.errors import MMMError
 from mmm.modeling.sequence import SEPARATOR, check_target
 
 FORMAT_FILE = "oiellm.json"

@@ -21,13 +21,18 @@ delimiters itself.
 
 from __future__ import annotations
 
-from mmm.errors import MMMError
-
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
 from mmm import registry
-from mmm.records import FormatError, Sample, format_output, parse_output, parse_word_part
+from mmm.errors import MMMError
+from mmm.records import (
+    FormatError,
+    Sample,
+    format_output,
+    parse_output,
+    parse_word_part,
+)
 
 Target = Literal["joint", "text_only", "word_only"]
 TARGETS: tuple[str, ...] = get_args(Target)

@@ -8,8 +8,6 @@ the stage reports how many labels a person changed, so a correction shows in ``d
 
 from __future__ import annotations
 
-from mmm.errors import MMMError
-
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from mmm.errors import MMMError
 from mmm.llm import GenParams, LLMConfig, LLMRequest, RunSummary, run_requests
 from mmm.records import LABEL_FORBIDDEN, format_input, format_output
 

@@ -21,8 +21,6 @@ bad demonstration teaches the model the mistake.
 
 from __future__ import annotations
 
-from mmm.errors import MMMError
-
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any
 import yaml
 
 from mmm import filters
+from mmm.errors import MMMError
 
 TERM_BANNED = ";\n"  # a word-level entity may not hold the pair separator
 LABEL_BANNED = "/:;\n"  # a label may not hold any MMM delimiter

@@ -29,7 +29,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmm import registry
-from mmm.llm import GenParams, LLMConfig, LLMRequest, RunReport, new_budget, run_requests
+from mmm.config import AnchoredOptions
+from mmm.llm import (
+    GenParams,
+    LLMConfig,
+    LLMRequest,
+    RunReport,
+    new_budget,
+    run_requests,
+)
 from mmm.llm.limits import Budget
 from mmm.llm.types import PENDING
 from mmm.records import FormatError, Sample
@@ -46,7 +54,6 @@ from mmm.translate.anchor_prompts import (
 )
 from mmm.translate.checks import check_translation
 from mmm.translate.constrain import AnchorHook
-from mmm.config import AnchoredOptions
 from mmm.translate.types import MethodRun, Outcome, SourceRow, TranslateSettings
 
 NAME = "anchored"

@@ -9,8 +9,6 @@ the mapped labels and say so with ``labels_lang``; the translate stage reads the
 
 from __future__ import annotations
 
-from mmm.errors import MMMError, ParamsError
-
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm import registry
+from mmm.errors import MMMError, ParamsError
 from mmm.io import read_samples, write_json, write_jsonl
 from mmm.records import Sample
 from mmm.translate.run import LABELS_LANG

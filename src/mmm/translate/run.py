@@ -17,13 +17,26 @@ from pathlib import Path
 from typing import Any
 
 from mmm import registry, runlog
+from mmm.config import TranslateConfig
 from mmm.errors import IncompleteRun, ParamsError
-from mmm.io import InputError, Problem, iter_jsonl, read_samples, write_json, write_jsonl
+from mmm.io import (
+    InputError,
+    Problem,
+    iter_jsonl,
+    read_samples,
+    write_json,
+    write_jsonl,
+)
 from mmm.llm import LLMConfig, pending
 from mmm.records import FormatError, Sample
 from mmm.translate import methods, quality
-from mmm.config import TranslateConfig
-from mmm.translate.types import LabelMode, MethodRun, Outcome, SourceRow, TranslateSettings
+from mmm.translate.types import (
+    LabelMode,
+    MethodRun,
+    Outcome,
+    SourceRow,
+    TranslateSettings,
+)
 
 log = logging.getLogger(__name__)
 LABELS_LANG = "labels_lang"  # field added by the label_map stage: the language the labels are already in

@@ -28,8 +28,6 @@ that every example is itself a valid translation under the template's own rules.
 
 from __future__ import annotations
 
-from mmm.errors import MMMError
-
 import hashlib
 import re
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from typing import Any
 import yaml
 
 from mmm import registry
+from mmm.errors import MMMError
 from mmm.records import FormatError, Sample
 
 LABEL_MODES = ("mapped", "translate")

@@ -8,23 +8,20 @@ reports folder, so a run leaves nothing behind in ``gx/``.
 
 from __future__ import annotations
 
-from mmm.errors import MMMError
-
 import copy
 import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mmm.config import ValidateConfig
+from mmm.errors import MMMError
 from mmm.io import write_json
 from mmm.validation import suites as suites_mod
 from mmm.validation import views
-
 
 DOCS_SITE = "mmm_reports"
 
