@@ -27,11 +27,12 @@ class Problem:
     """One bad row: where it is and what is wrong with it."""
 
     path: str
-    line: int
+    line: int  # 1-based; 0 when the problem is the whole file
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        where = f"{self.path}:{self.line}" if self.line else self.path  # line 0: the file as a whole
+        return f"{where}: {self.message}"
 
 
 class InputError(MMMError, ValueError):

@@ -94,7 +94,7 @@ def test_garbage_predictions_are_never_errors(tmp_path):
 def test_missing_and_empty_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such predictions file"):
         predictions.read(tmp_path / "nope.jsonl")
-    assert problems(write(tmp_path, [""])) == [f"{tmp_path / 'predictions.jsonl'}:0: no predictions in file"]
+    assert problems(write(tmp_path, [""])) == [f"{tmp_path / 'predictions.jsonl'}: no predictions in file"]
 
 
 def test_declared_targets(tmp_path):
