@@ -16,7 +16,7 @@ import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -78,7 +78,7 @@ class Section(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    def with_flags(self, **flags: Any) -> "Section":
+    def with_flags(self, **flags: Any) -> Self:
         """A copy with the CLI flags that were given (``None`` = not given), validated like params."""
         given = {key: value for key, value in flags.items() if value is not None}
         if not given:
