@@ -108,6 +108,9 @@ def test_the_clean_sample_passes_and_writes_reports(clean, root, tmp_path):
     metrics = json.loads((tmp_path / "validate.json").read_text())
     assert metrics["failed"] == 0 and metrics["checks"]["dataset"] == {"rows": 756, "expectations": 55, "failed": 0}
     assert sorted(p.relative_to(root) for p in (root / "gx").rglob("*")) == before, "a run must not write into gx/"
+    first = (tmp_path / "reports" / "results.json").read_bytes()
+    runner.run(config(checks, tmp_path))
+    assert (tmp_path / "reports" / "results.json").read_bytes() == first  # the same data, the same file (a DVC output)
 
 
 RECORDS, ENTITIES = "mmm_records", "mmm_entities"

@@ -265,10 +265,17 @@ def run(config: ValidateConfig) -> Report:
     return report
 
 
-RUN_TIME_KEYS = {"run_id", "validation_time", "run_time", "checkpoint_id", "batch_markers", "active_batch_definition"}
+RUN_TIME_KEYS = {"run_id", "validation_id", "validation_time", "run_time", "checkpoint_id", "batch_markers",
+                 "active_batch_definition"}
 
 
 def _without_run_times(document: dict[str, Any]) -> dict[str, Any]:
-    """The result without the run's time stamps, so the same data gives the same results.json."""
+    """The result without what differs between runs of the same data (time stamps, the random ids GX gives the
+    expectations of a suite it rebuilds each run), so the same data gives the same results.json."""
     meta = {k: v for k, v in (document.get("meta") or {}).items() if k not in RUN_TIME_KEYS}
-    return {**document, "meta": meta}
+    results = [
+        {**item, "expectation_config": {k: v for k, v in item["expectation_config"].items() if k != "id"}}
+        if isinstance(item.get("expectation_config"), dict) else item
+        for item in document.get("results", [])
+    ]
+    return {**document, "meta": meta, "results": results}
