@@ -17,6 +17,8 @@ import pytest
 import yaml
 from dvc_project import copy_project, dvc, env
 
+pytestmark = pytest.mark.slow  # about nine `dvc` subprocesses on a copy of the project
+
 LLM_STAGES = {"tconer_label", "translate@en", "translate@zh", "translate@tconer_ja", "translate@tconer_zh"}
 
 
