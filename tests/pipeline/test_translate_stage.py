@@ -85,3 +85,25 @@ def test_label_map_and_translate_stages_report_metrics_and_keep_the_key_out(proj
     for path in [project / "dvc.lock", project / "params.yaml", *(project / "metrics").glob("*.json"),
                  *(project / "data").rglob("*.jsonl")]:
         assert openai_env not in path.read_text(encoding="utf-8"), path
+
+
+def test_a_budget_stop_exits_75_and_dvc_locks_nothing_until_the_rerun_finishes(project, fake_openai, openai_env, sample_dir):
+    fake_openai.answer = ReferenceTranslator(sources(sample_dir), references(sample_dir, "en"), "ja-en")
+    params_file = project / "params.yaml"
+    params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+    params["llm"]["max_requests"] = 5
+    params_file.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    stopped = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "translate@en"], cwd=project, env=env,
+                             capture_output=True, text=True)
+    assert stopped.returncode != 0 and "incomplete: " in stopped.stderr + stopped.stdout
+    assert "exited with 75" in stopped.stderr + stopped.stdout
+    lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
+    assert "translate@en" not in lock["stages"] and "label_map" in lock["stages"]  # the partial output is not locked
+    assert fake_openai.completion_calls == 5
+
+    params["llm"]["max_requests"] = None
+    params_file.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    dvc(project, "repro", "translate@en")
+    assert fake_openai.completion_calls == 252  # the rerun sent only the 247 unanswered prompts
+    assert len(read_jsonl(project / "data" / "interim" / "translate" / "en.jsonl")) == 252
