@@ -10,11 +10,11 @@ import sys
 def run(*args: str) -> None:
     """``mmm ARGS`` with params.yaml in the working directory (the repository root, as DVC runs stages)."""
     try:
-        from mmm.cli import main
+        from mmm.cli import run as run_cli
     except ModuleNotFoundError:
         sys.exit(f"error: {sys.executable} cannot import the mmm package: enter the project's environment first "
                  "(`source .venv/bin/activate` after `make install`), or run `make repro`")
-    sys.exit(main(list(args)))
+    run_cli(list(args))
 
 
 def item() -> str:

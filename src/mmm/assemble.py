@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mmm import registry
+from mmm import publish, registry
 from mmm.io import InputError, Problem, read_records, write_json, write_jsonl
 from mmm.records import RECORD_FIELDS
 
@@ -60,9 +60,10 @@ def table2_markdown(table: dict[str, dict[str, int]]) -> str:
 
 
 def run(inputs: list[str], out: str | Path, metrics_path: str | Path, report_path: str | Path) -> dict[str, Any]:
-    rows, metrics = assemble(inputs)
-    write_jsonl(out, rows)
-    write_json(metrics_path, metrics)
-    Path(report_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(report_path).write_text(table2_markdown(metrics["table2"]), encoding="utf-8")
+    """Concatenate ``inputs``; publish the dataset, its Table 2 counts and their Markdown as one set."""
+    with publish.outputs({"out": out, "metrics": metrics_path, "report": report_path}, inputs=inputs) as paths:
+        rows, metrics = assemble(inputs)
+        write_jsonl(paths["out"], rows)
+        write_json(paths["metrics"], metrics)
+        paths["report"].write_text(table2_markdown(metrics["table2"]), encoding="utf-8")
     return metrics

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mmm import publish
 from mmm.config import BaseModelConfig
 from mmm.errors import MMMError
 from mmm.io import write_json
@@ -98,9 +98,10 @@ def convert(cfg: BaseModelConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix=".convert-", dir=out.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".convert-", dir=out.parent) as tmp, \
+            publish.outputs({"model": out}, folders=["model"]) as published:
         gguf_dir = Path(tmp) / "gguf"
-        staged = Path(tmp) / "model"
+        staged = published["model"]
         start = time.perf_counter()
         gguf_path = assemble(output_path=gguf_dir / MODEL_NAME)
         gguf_sha = sha256_file(gguf_path)
@@ -137,9 +138,6 @@ def convert(cfg: BaseModelConfig) -> dict[str, Any]:
         }
         write_json(staged / CONVERSION_FILE, info)
         del model
-        if out.exists():
-            shutil.rmtree(out)
-        staged.rename(out)
     log.info("saved %s in %.1f s", out, timings["save_s"])
     return {**info, "timings": {k: round(v, 1) for k, v in timings.items()}}
 

@@ -46,9 +46,9 @@ from typing import Any
 
 import polars as pl
 
-from mmm import registry, scripts
+from mmm import publish, registry, scripts
 from mmm.errors import ParamsError
-from mmm.io import InputError, Problem, atomic_path, write_json
+from mmm.io import InputError, Problem, write_json
 from mmm.records import RECORD_FIELDS
 
 REASONS: tuple[str, ...] = ("residual_japanese", "entity_not_in_text", "bad_format")
@@ -407,11 +407,6 @@ class FilterResult:
         return f"filter {lang}: {total} rows -> {self.kept} kept ({pct}), {self.rejected} rejected ({reasons})"
 
 
-def _write_ndjson(path: str | Path, frame: pl.DataFrame) -> None:
-    with atomic_path(path) as tmp:
-        frame.write_ndjson(tmp)
-
-
 def filter_file(
     input_path: str | Path,
     lang: str,
@@ -428,17 +423,19 @@ def filter_file(
     """
     if lang not in registry.LANGS:
         raise ParamsError(f"unknown --lang {lang!r}; expected one of {', '.join(registry.LANGS)}")
-    frame = read_frame(input_path)
-    problems = record_problems(frame, input_path, lang)
-    if problems:
-        raise InputError(problems)
-    judged = with_reasons(frame).drop(LINE)
-    broken = pl.col("reasons").list.len() > 0
-    kept = judged.filter(~broken).drop("reasons")
-    rejected = judged.filter(broken)
-    stats = retention(judged)
-    _write_ndjson(kept_path, kept)
-    _write_ndjson(rejected_path, rejected)
-    if metrics_path is not None:
-        write_json(metrics_path, stats)
+    targets = {"kept": kept_path, "rejected": rejected_path, "metrics": metrics_path}
+    with publish.outputs(targets, inputs=[input_path]) as out:
+        frame = read_frame(input_path)
+        problems = record_problems(frame, input_path, lang)
+        if problems:
+            raise InputError(problems)
+        judged = with_reasons(frame).drop(LINE)
+        broken = pl.col("reasons").list.len() > 0
+        kept = judged.filter(~broken).drop("reasons")
+        rejected = judged.filter(broken)
+        stats = retention(judged)
+        kept.write_ndjson(out["kept"])
+        rejected.write_ndjson(out["rejected"])
+        if metrics_path is not None:
+            write_json(out["metrics"], stats)
     return FilterResult(kept=kept.height, rejected=rejected.height, stats=stats)

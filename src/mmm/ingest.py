@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from mmm import raw
+from mmm import publish, raw
 from mmm.config import IngestConfig
 from mmm.errors import ParamsError
 from mmm.io import write_json, write_jsonl
@@ -39,15 +39,17 @@ def counts(records: list[dict]) -> dict[str, dict[str, int]]:
 
 
 def run(cfg: IngestConfig, allow_network: bool) -> dict:
-    """Collect, write the sources, references and metrics, and return the metrics dict."""
+    """Collect; publish the sources, references and metrics as one set; return the metrics dict."""
     if cfg.source == "files" and not cfg.files:
         raise ParamsError("ingest.source is 'files' but ingest.files is empty")
     if cfg.source == "hub" and not cfg.hub_ids:
         raise ParamsError("ingest.source is 'hub' but ingest.hub_ids is empty")
-    sources, references = collect(cfg, allow_network)
-    write_jsonl(cfg.sources, sources)
-    write_jsonl(cfg.references, references)
-    metrics = {"source": cfg.source, "sources": counts(sources), "references": counts(references)}
-    write_json(cfg.metrics, metrics)
+    targets = {"sources": cfg.sources, "references": cfg.references, "metrics": cfg.metrics}
+    with publish.outputs(targets, inputs=cfg.files) as out:
+        sources, references = collect(cfg, allow_network)
+        write_jsonl(out["sources"], sources)
+        write_jsonl(out["references"], references)
+        metrics = {"source": cfg.source, "sources": counts(sources), "references": counts(references)}
+        write_json(out["metrics"], metrics)
     log.info("ingest: %d source rows, %d reference rows from %s", len(sources), len(references), cfg.source)
     return metrics

@@ -1,4 +1,4 @@
-"""Reading and writing records: JSONL in, JSONL/JSON out, atomic writes, errors with file:line.
+"""Reading and writing records: JSONL in, JSONL/JSON out (atomic, see ``mmm.publish``), errors with file:line.
 
 Readers collect *every* problem in a file before raising, so a user fixes bad input in one
 pass instead of one error per run.
@@ -7,15 +7,13 @@ pass instead of one error per run.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mmm.errors import MMMError, require_file
+from mmm.publish import atomic_path
 from mmm.records import FormatError, Sample
 
 T = TypeVar("T")
@@ -110,21 +108,6 @@ def _message(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
     return str(exc)
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; it replaces ``path`` only if the block succeeds."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mmm import runlog
+from mmm import publish, runlog
 from mmm.config import PredictConfig
 from mmm.io import read_records, write_json, write_jsonl
 from mmm.modeling.card import portable_path
@@ -127,6 +127,7 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
 
     Returns, on rank 0, the metrics written plus ``telemetry`` (times and throughput, also
     written to the run log in ``log_dir``) and its ``new_tokens_per_s`` for the summary line."""
+    publish.check_distinct({"out": Path(out_path), "metrics": Path(metrics_path)}, [Path(test_path)])
     with reproducible(cfg.seed, cfg.threads):
         return _run(cfg, test_path, out_path, metrics_path, log_dir)
 
@@ -173,8 +174,9 @@ def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metric
             "processes": state.num_processes,
             "cells": dict(cells),
         }
-        write_jsonl(out_path, rows)
-        write_json(metrics_path, metrics)
+        with publish.outputs({"out": out_path, "metrics": metrics_path}) as paths:
+            write_jsonl(paths["out"], rows)
+            write_json(paths["metrics"], metrics)
         telemetry = {
             "generate_time_s": round(generate_time, 1),
             "wall_time_s": round(time.perf_counter() - wall_start, 1),

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mmm import publish
 from mmm.config import SplitConfig
 from mmm.errors import DataError
 from mmm.io import read_records, write_json, write_jsonl
@@ -144,13 +145,14 @@ def _cross_lingual_leaks(train: list[dict], test: list[dict]) -> int:
 
 
 def run(cfg: SplitConfig) -> dict[str, Any]:
-    """Read and validate ``cfg.input``, write the train and test files and the counts."""
-    records = read_records(cfg.input)
-    result = split_records(records, cfg)
-    write_jsonl(cfg.train, result.train)
-    write_jsonl(cfg.test, result.test)
-    metrics = result.metrics(cfg)
-    write_json(cfg.metrics, metrics)
+    """Read and validate ``cfg.input``; publish the train and test files and the counts as one set."""
+    with publish.outputs({"train": cfg.train, "test": cfg.test, "metrics": cfg.metrics}, inputs=[cfg.input]) as out:
+        records = read_records(cfg.input)
+        result = split_records(records, cfg)
+        write_jsonl(out["train"], result.train)
+        write_jsonl(out["test"], result.test)
+        metrics = result.metrics(cfg)
+        write_json(out["metrics"], metrics)
     for (lang, dataset), counts in sorted(result.cells.items()):
         if counts.test == 0:
             log.warning("%s/%s has no test rows (%d rows, %d to train)", lang, dataset, counts.rows, counts.train)

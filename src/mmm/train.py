@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmm import runlog
+from mmm import publish, runlog
 from mmm.config import TrainConfig
 from mmm.errors import DataError, ParamsError
 from mmm.io import read_records, write_json
@@ -59,6 +57,10 @@ class Paths:
     curve: Path
     plot: Path
 
+    def outputs(self) -> dict[str, Path]:
+        """What training publishes, as one set (``mmm.publish``): the model folder, curve, plot, metrics."""
+        return {"model": self.out_dir, "curve": self.curve, "plot": self.plot, "metrics": self.metrics}
+
 
 def encode_all(records: list[dict], tokenizer: Any, cfg: TrainConfig) -> tuple[list[Example], int]:
     """Tokenize every record; examples longer than ``max_length`` are skipped (and counted), never cut."""
@@ -78,6 +80,7 @@ def train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None = None) -> 
     Returns, on the main process, the metrics written plus ``telemetry`` (times and throughput,
     also written to the run log in ``log_dir``) and its ``tokens_per_s`` for the summary line;
     ``{}`` on the others."""
+    publish.check_distinct(paths.outputs(), [paths.train, Path(cfg.base_model)], folders=["model"])
     with reproducible(cfg.seed, cfg.threads):
         return _train(cfg, paths, log_dir)
 
@@ -204,14 +207,15 @@ def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[s
         "trainable_parameters": n_trainable,
         "ranks": ranks,
     }
-    save_model(accelerator, wrapper, tokenizer, cfg, paths, records, metrics)
     main = accelerator.is_main_process
-    if main:
-        from mmm.modeling.card import plot_curve, write_curve
+    with publish.outputs(paths.outputs() if main else {}, folders=["model"]) as out:
+        save_model(accelerator, wrapper, tokenizer, cfg, paths, records, metrics, out.get("model"))
+        if main:
+            from mmm.modeling.card import plot_curve, write_curve
 
-        write_curve(paths.curve, curve)
-        plot_curve(paths.plot, curve, f"{Path(cfg.base_model).name} {cfg.method} ({cfg.target}), {world} process(es)")
-        write_json(paths.metrics, metrics)
+            write_curve(out["curve"], curve)
+            plot_curve(out["plot"], curve, f"{Path(cfg.base_model).name} {cfg.method} ({cfg.target}), {world} process(es)")
+            write_json(out["metrics"], metrics)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     if not main:
@@ -275,8 +279,11 @@ def _tail_mean(values: list[float]) -> float | None:
 
 
 def save_model(accelerator: Any, model: Any, tokenizer: Any, cfg: TrainConfig, paths: Paths,
-               records: list[dict], metrics: dict[str, Any]) -> None:
-    """Write the merged model, tokenizer, format file and card; the old folder is replaced only on success."""
+               records: list[dict], metrics: dict[str, Any], stage: Path | None) -> None:
+    """Write the merged model, tokenizer, format file and card into ``stage`` (main process only).
+
+    Every rank must call it (sharded weights are gathered); ``stage`` is the temporary folder
+    the output set publishes as ``paths.out_dir``."""
     from mmm.modeling.card import data_summary, write_model_card
     from mmm.modeling.generation import oiellm_generation_config
     from mmm.modeling.loading import torch_dtype
@@ -295,28 +302,18 @@ def save_model(accelerator: Any, model: Any, tokenizer: Any, cfg: TrainConfig, p
     state = cast_state(state, torch_dtype(cfg.save_dtype))
     unwrapped.config.use_cache = True
     unwrapped.generation_config = oiellm_generation_config(tokenizer)
-    out = paths.out_dir
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    stage.chmod(0o755)  # mkdtemp makes it private; the published folder is not
-    try:
-        unwrapped.save_pretrained(stage, state_dict=state)
-        _record_dtype(stage / "config.json", cfg.save_dtype)
-        tokenizer.save_pretrained(stage)
-        base = portable_path(cfg.base_model)
-        write_format(stage, cfg.target, base)
-        write_model_card(stage, base_model=base, base_info=_base_info(cfg.base_model),
-                         data=data_summary(paths.train, records), params={**cfg.to_params(), "base_model": base},
-                         metrics=metrics)
-        pickles = [p.name for p in stage.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
-        if pickles:
-            raise RuntimeError(f"refusing to publish pickle files: {', '.join(pickles)}")
-        if out.exists():
-            shutil.rmtree(out)
-        stage.rename(out)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage)
+    assert stage is not None, "the main process saves into the output set's folder"
+    unwrapped.save_pretrained(stage, state_dict=state)
+    _record_dtype(stage / "config.json", cfg.save_dtype)
+    tokenizer.save_pretrained(stage)
+    base = portable_path(cfg.base_model)
+    write_format(stage, cfg.target, base)
+    write_model_card(stage, base_model=base, base_info=_base_info(cfg.base_model),
+                     data=data_summary(paths.train, records), params={**cfg.to_params(), "base_model": base},
+                     metrics=metrics)
+    pickles = [p.name for p in stage.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
+    if pickles:
+        raise RuntimeError(f"refusing to publish pickle files: {', '.join(pickles)}")
 
 
 def _record_dtype(config_file: Path, dtype: str) -> None:

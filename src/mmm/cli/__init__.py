@@ -17,7 +17,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from mmm import __version__, errors, offline
+from mmm import __version__, errors, offline, publish
 from mmm.cli import data, model, project
 
 
@@ -105,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return errors.EXIT_OK
 
 
-def run() -> None:
-    """Console-script entry point (``mmm``)."""
-    sys.exit(main())
+def run(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point (``mmm``): run and exit with the command's code."""
+    code = main(argv)
+    if publish.abandoned():  # a worker thread may still be inside native code: do not wait for it
+        publish.exit_now(code)
+    sys.exit(code)

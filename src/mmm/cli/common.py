@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
 import typer
 from pydantic import ValidationError
 
-from mmm import config
+from mmm import config, publish
 from mmm.errors import ParamsError
 
 S = TypeVar("S", bound=config.Section)
@@ -32,3 +34,17 @@ def item_config(items: dict[str, S], kind: type[S], section: str, item: str | No
         if missing:
             raise ParamsError(f"{', '.join(missing)} required without --item (items in {section}: {', '.join(items)})") from None
         raise ParamsError.from_problems("command line", config.problems_of(exc, "")) from None
+
+
+def interruptible(command: Callable[..., None]) -> Callable[..., None]:
+    """Run ``command`` in a worker thread so Ctrl-C/SIGTERM stop it at once, even inside polars.
+
+    For commands whose work is all local computation: on an interrupt the output set's temporaries
+    are removed, the previous outputs stay, and the process exits 130/143 without waiting.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        publish.run_interruptible(lambda: command(*args, **kwargs))
+
+    return run

@@ -8,7 +8,7 @@ import typer
 
 from mmm import config
 from mmm.cli.choices import Backend, Lang, Method, value
-from mmm.cli.common import ITEM_HELP, PARAMS, item_config
+from mmm.cli.common import ITEM_HELP, PARAMS, interruptible, item_config
 
 PANEL = "1. Data"
 
@@ -16,10 +16,12 @@ PANEL = "1. Data"
 def register(app: typer.Typer) -> None:
     from mmm.cli import tconer
 
-    app.command("ingest", rich_help_panel=PANEL)(ingest)
+    app.command("ingest", rich_help_panel=PANEL)(interruptible(ingest))
     app.add_typer(tconer.app, name="tconer", rich_help_panel=PANEL)
+    local = (label_map, filter_, check, assemble, validate, split)  # all local computation: stop at once on Ctrl-C
     for command in (label_map, translate, filter_, check, assemble, validate, split):
-        app.command(command.__name__.rstrip("_").replace("_", "-"), rich_help_panel=PANEL)(command)
+        name = command.__name__.rstrip("_").replace("_", "-")
+        app.command(name, rich_help_panel=PANEL)(interruptible(command) if command in local else command)
 
 
 def ingest(params: Path = PARAMS) -> None:

@@ -9,14 +9,15 @@ import typer
 
 from mmm import config
 from mmm.cli.choices import Dtype, Mode, Target, value
-from mmm.cli.common import PARAMS
+from mmm.cli.common import PARAMS, interruptible
 
 PANEL = "2. Model"
 
 
 def register(app: typer.Typer) -> None:
     for command in (convert_base, train, predict, evaluate, extract):
-        app.command(command.__name__.replace("_", "-"), rich_help_panel=PANEL)(command)
+        name = command.__name__.replace("_", "-")
+        app.command(name, rich_help_panel=PANEL)(interruptible(command) if command is evaluate else command)
 
 
 def convert_base(

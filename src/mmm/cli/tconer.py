@@ -8,13 +8,14 @@ import typer
 
 from mmm import config
 from mmm.cli.choices import Backend, value
-from mmm.cli.common import PARAMS
+from mmm.cli.common import PARAMS, interruptible
 
 app = typer.Typer(help="Build TCONER: Pile-NER-type -> open-domain NER + text label, with human review.",
                   no_args_is_help=True)
 
 
-@app.command()
+@app.command("convert")
+@interruptible
 def convert(
     out: Path | None = typer.Option(None, help="one record per distinct text (default: tconer.converted)"),
     params: Path = PARAMS,

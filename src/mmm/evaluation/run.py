@@ -108,12 +108,15 @@ def evaluate_file(path: str | Path, config: EvalConfig) -> dict[str, Any]:
 
 
 def evaluate_and_report(cfg: EvalConfig) -> dict[str, Any]:
-    """Score ``cfg.predictions``; write the metrics JSON, Table 1 (Markdown) and the F1 chart (PNG)."""
+    """Score ``cfg.predictions``; publish the metrics JSON, Table 1 (Markdown) and the F1 chart (PNG) as one set."""
+    from mmm import publish
     from mmm.evaluation.report import write_chart, write_markdown
     from mmm.io import write_json
 
-    result = evaluate_file(cfg.predictions, cfg)
-    write_json(cfg.out, result)
-    write_markdown(result, cfg.report, cfg.model_name)
-    write_chart(result, cfg.plot, cfg.reference)
+    targets = {"out": cfg.out, "report": cfg.report, "plot": cfg.plot}
+    with publish.outputs(targets, inputs=[cfg.predictions]) as out:
+        result = evaluate_file(cfg.predictions, cfg)
+        write_json(out["out"], result)
+        write_markdown(result, out["report"], cfg.model_name)
+        write_chart(result, out["plot"], cfg.reference)
     return result

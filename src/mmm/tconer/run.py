@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mmm import offline, runlog
+from mmm import offline, publish, runlog
 from mmm.errors import DataError, IncompleteRun
 from mmm.io import read_rows, write_json, write_jsonl
 from mmm.llm import LLMConfig, pending
@@ -35,9 +35,10 @@ def run_convert(records: list[dict], out: str | Path, metrics_path: str | Path, 
     if max_texts is not None and len(converted) > max_texts:
         keep = set(random.Random(seed).sample(range(len(converted)), max_texts))
         converted = [c for i, c in enumerate(converted) if i in keep]
-    write_jsonl(out, (c.to_row() for c in converted))
     metrics = {**report.to_metrics(), "texts_written": len(converted)}
-    write_json(metrics_path, metrics)
+    with publish.outputs({"out": out, "metrics": metrics_path}) as paths:
+        write_jsonl(paths["out"], (c.to_row() for c in converted))
+        write_json(paths["metrics"], metrics)
     log.info("tconer convert: %d records -> %d texts, %d pairs", metrics["records"], len(converted), metrics["pairs_kept"])
     return metrics
 
@@ -58,14 +59,16 @@ def run_label(
     """Label, write OUT, FAILED and the metrics (results only), then the run log
     ``<log_dir>/<metrics stem>.json`` (LLM telemetry); raises ``IncompleteRun`` when rows are pending."""
     started = time.perf_counter()
-    rows = read_rows(converted, _converted_row)
-    template = Path(template_path).read_text(encoding="utf-8")
-    if "{text}" not in template:
-        raise DataError(f"{template_path}: the template has no {{text}} placeholder")
-    done = label_rows(rows, config, template, Overrides.load(overrides_path, rules), rules, max_tokens)
-    write_jsonl(out, done.records)
-    write_jsonl(failed_out, done.failed)
-    write_json(metrics_path, done.metrics)
+    targets = {"out": out, "failed": failed_out, "metrics": metrics_path}
+    with publish.outputs(targets, inputs=[converted, template_path, overrides_path]) as paths:
+        rows = read_rows(converted, _converted_row)
+        template = Path(template_path).read_text(encoding="utf-8")
+        if "{text}" not in template:
+            raise DataError(f"{template_path}: the template has no {{text}} placeholder")
+        done = label_rows(rows, config, template, Overrides.load(overrides_path, rules), rules, max_tokens)
+        write_jsonl(paths["out"], done.records)
+        write_jsonl(paths["failed"], done.failed)
+        write_json(paths["metrics"], done.metrics)
     metrics = done.metrics
     line = (f"tconer label: {metrics['input_rows']} texts -> {metrics['labelled']} labelled, {metrics['failed']} failed, "
             f"{metrics['pending']} pending; {done.llm.line('llm')}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmm import registry
+from mmm import publish, registry
 from mmm.errors import MMMError, ParamsError
 from mmm.io import read_samples, write_json, write_jsonl
 from mmm.records import Sample
@@ -101,15 +101,22 @@ def map_all(samples: list[Sample], targets: list[str], source: str = "ja") -> di
 
 def run(input_path: str | Path, out_dir: str | Path, targets: list[str], metrics_path: str | Path | None,
         source: str) -> dict[str, Any]:
-    """Write ``out_dir/<target>.jsonl`` for every target; returns (and writes) the counts."""
+    """Publish ``out_dir/<target>.jsonl`` for every target and the counts as one set; returns the counts."""
     unknown = [t for t in targets if t not in registry.LANGS or t == source]
     if unknown or not targets:
         raise ParamsError(f"label_map.langs must be languages of {registry.LANGS} other than {source!r}, got {targets}")
+    files = {target: Path(out_dir) / f"{target}.jsonl" for target in targets}
+    with publish.outputs({**files, "metrics": metrics_path}, inputs=[input_path]) as out:
+        metrics = _map_and_write(input_path, targets, source, out)
+    return metrics
+
+
+def _map_and_write(input_path: str | Path, targets: list[str], source: str, out: publish.Outputs) -> dict[str, Any]:
     samples = read_samples(input_path)
     mapped = map_all(samples, targets, source)
     metrics: dict[str, Any] = {"input_rows": len(samples), "source": source, "langs": {}}
     for target, rows in mapped.items():
-        write_jsonl(Path(out_dir) / f"{target}.jsonl", ({**s.to_record(), LABELS_LANG: target} for s in rows))
+        write_jsonl(out[target], ({**s.to_record(), LABELS_LANG: target} for s in rows))
         by_dataset: dict[str, Counter] = defaultdict(Counter)
         for s in rows:
             by_dataset[s.dataset]["rows"] += 1
@@ -120,7 +127,7 @@ def run(input_path: str | Path, out_dir: str | Path, targets: list[str], metrics
             "distinct_word_labels": len({w for s in rows for w in s.word_labels()}),
             "by_dataset": {d: dict(by_dataset[d]) for d in registry.DATASETS if d in by_dataset},
         }
-    if metrics_path is not None:
-        write_json(metrics_path, metrics)
+    if "metrics" in out:
+        write_json(out["metrics"], metrics)
     log.info("label map: %d rows -> %s", len(samples), ", ".join(f"{t} {len(r)}" for t, r in mapped.items()))
     return metrics

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from mmm import registry, runlog
+from mmm import publish, registry, runlog
 from mmm.config import TranslateConfig
 from mmm.errors import IncompleteRun, ParamsError
 from mmm.io import (
@@ -114,22 +114,26 @@ def translate_file(
 ) -> dict[str, Any]:
     """Translate ``input_path`` into ``target``; returns the metrics (also written to ``metrics_path``).
 
+    ``out``, ``failed`` and ``metrics_path`` are published as one set (``mmm.publish``).
+
     Run telemetry (requests, cache hits, tokens, cost, times) goes to the run log
     ``<log_dir>/<log_name>.json`` (see ``run_log_name`` for the default name), never to the metrics.
     Raises ``IncompleteRun`` after writing everything when rows are pending (budget reached,
     batches still running), so a partial output is never taken for a finished one.
     """
     started = time.perf_counter()
-    rows = read_source_rows(input_path, target)
-    refs = load_references(references, target) if references else None
-    method = methods.get(settings.method)
-    run = method(rows, target, settings, config) if rows else MethodRun({}, {})
-    outcomes = _accounted(rows, run, settings.method)
-    write_jsonl(out, (outcomes[r.id].record for r in rows if outcomes[r.id].ok))
-    write_jsonl(failed, (_failed_row(r, outcomes[r.id]) for r in rows if outcomes[r.id].failed))
-    metrics = build_metrics(rows, outcomes, run, settings, target, refs)
-    if metrics_path is not None:
-        write_json(metrics_path, metrics)
+    targets = {"out": out, "failed": failed, "metrics": metrics_path}
+    with publish.outputs(targets, inputs=[input_path, references]) as paths:
+        rows = read_source_rows(input_path, target)
+        refs = load_references(references, target) if references else None
+        method = methods.get(settings.method)
+        run = method(rows, target, settings, config) if rows else MethodRun({}, {})
+        outcomes = _accounted(rows, run, settings.method)
+        write_jsonl(paths["out"], (outcomes[r.id].record for r in rows if outcomes[r.id].ok))
+        write_jsonl(paths["failed"], (_failed_row(r, outcomes[r.id]) for r in rows if outcomes[r.id].failed))
+        metrics = build_metrics(rows, outcomes, run, settings, target, refs)
+        if metrics_path is not None:
+            write_json(paths["metrics"], metrics)
     telemetry = build_telemetry(run, metrics, time.perf_counter() - started)
     line = summary_line(metrics, telemetry)
     runlog.write(log_dir, log_name or run_log_name(out, metrics_path), {**telemetry, "summary": line})
