@@ -55,7 +55,7 @@ def test_an_empty_file_is_an_empty_result(tmp_path):
 def test_params_check_lists_every_problem_of_the_file_at_once(tmp_path, root):
     assert run_mmm("params", "check", "--params", str(root / "params.yaml")).returncode == 0
     text = (root / "params.yaml").read_text(encoding="utf-8")
-    for old, new in [("  hub_split: train\n  langs", "  hub_splt: train\n  langs"), ("  seed: 42\n  # Training", "  seed: 42.0\n  # Training"),
+    for old, new in [("  langs: [ja] ", "  lang: [ja] "), ("  seed: 42\n  # Training", "  seed: 42.0\n  # Training"),
                      ("  reask: true", "  reask: yes"), ("  mode: paper ", "  mode: papr "), ("  batch_size: 16 ", "  batch_sise: 16 ")]:
         assert old in text, old
         text = text.replace(old, new)
@@ -63,7 +63,7 @@ def test_params_check_lists_every_problem_of_the_file_at_once(tmp_path, root):
     bad.write_text(text, encoding="utf-8")
     result = run_mmm("params", "check", "--params", str(bad))
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    for key in ("ingest.hub_splt: unknown key", "split.seed: Input should be a valid integer, got 42.0",
+    for key in ("ingest.lang: unknown key", "split.seed: Input should be a valid integer, got 42.0",
                 "translate.anchored.reask: Input should be a valid boolean, got 'yes'", "evaluate.mode:",
                 "predict.batch_sise: unknown key"):
         assert f"error: {bad}: {key}" in result.stderr, key

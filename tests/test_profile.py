@@ -33,7 +33,7 @@ def test_the_paper_profile_gives_params_the_typed_config_accepts(params_copy, ro
     result = profile.apply(root / "params" / "paper.yaml", params_copy)
     assert result.written and result.changes
     paper = config.load(params_copy)  # the same models every command loads
-    assert (paper.ingest.source, paper.ingest.hub_ids, paper.hub.allow_network) == ("hub", ["ganchengguang/MMM-dataset-Trainset"], True)
+    assert (paper.ingest.source, [s.id for s in paper.ingest.hub], paper.hub.allow_network) == ("hub", ["ganchengguang/MMM-dataset-Trainset"], True)
     assert (paper.tconer.hub_id, paper.tconer.max_texts) == ("Universal-NER/Pile-NER-type", 10000)
     assert (paper.llm.backend, paper.llm.api, paper.llm.model) == ("openai", "chat", "gpt-3.5-turbo")
     assert paper.translate.method == "one_shot"

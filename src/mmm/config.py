@@ -98,13 +98,43 @@ class HubConfig(Section):
     allow_network: StrictBool
 
 
+class HubSource(Section):
+    """One dataset read through ``datasets``: a hub ``id`` pinned to a ``revision``, or a local ``path`` copy.
+
+    The one section whose keys may be left out: an entry names only what applies to it
+    (``{id, revision, split}`` or ``{path, split}``); the rest is ``None``.
+    """
+
+    id: StrictStr | None = None
+    path: InPath | None = None
+    revision: StrictStr | None = None
+    split: StrictStr
+
+    @model_validator(mode="after")
+    def _one_place_pinned(self) -> "HubSource":
+        if (self.id is None) == (self.path is None):
+            raise ValueError("give exactly one of id (a hub dataset) or path (a local copy in the same layout)")
+        if self.id is not None and not self.revision:
+            raise ValueError(f"hub dataset {self.id}: revision is required (a commit sha or tag) so a rerun reads the same rows")
+        if self.path is not None and self.revision is not None:
+            raise ValueError(f"{self.path}: a local copy has no revision (its content is tracked by DVC)")
+        return self
+
+    @property
+    def name(self) -> str:
+        """How the source is named in messages and metrics: ``id@revision[split]`` or ``path[split]``."""
+        from mmm.io import portable_path
+
+        where = f"{self.id}@{self.revision}" if self.id is not None else portable_path(self.path or "")
+        return f"{where}[{self.split}]"
+
+
 class IngestConfig(Section):
     raw_dir: InPath
     source: Literal["sample", "files", "hub"]
     sample_dir: InPath
     files: list[InPath]
-    hub_ids: list[StrictStr]
-    hub_split: StrictStr
+    hub: list[HubSource]
     langs: list[Lang]
     sources: OutPath
     references: OutPath
@@ -122,6 +152,7 @@ class TconerConfig(Section):
     source_files: list[InPath]
     hub_id: StrictStr | None
     hub_split: StrictStr
+    hub_revision: StrictStr | None
     max_texts: StrictInt | None = Field(ge=1)
     seed: StrictInt
     overrides: InPath
@@ -132,6 +163,12 @@ class TconerConfig(Section):
     convert_metrics: OutPath
     label_metrics: OutPath
     review_sheet: OutPath
+
+    @model_validator(mode="after")
+    def _hub_pinned(self) -> "TconerConfig":
+        if self.hub_id is not None and not self.hub_revision:
+            raise ValueError(f"hub_revision: required with hub_id {self.hub_id} (a commit sha or tag) so a rerun reads the same texts")
+        return self
 
 
 class LabelMapConfig(Section):
@@ -441,6 +478,7 @@ class Params(Section):
         """Local raw files must sit under ``ingest.raw_dir``: DVC tracks that folder (a list param cannot be a dep)."""
         raw = self.ingest.raw_dir
         listed = [("ingest.files", p) for p in self.ingest.files] + [("tconer.source_files", p) for p in self.tconer.source_files]
+        listed += [(f"ingest.hub.{i}.path", s.path) for i, s in enumerate(self.ingest.hub) if s.path is not None]
         listed += [("ingest.sample_dir", self.ingest.sample_dir)]
         outside = [f"{key}: {path} is not inside ingest.raw_dir ({raw})" for key, path in listed
                    if raw != path and raw not in path.parents]

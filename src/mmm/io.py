@@ -131,3 +131,15 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return value.as_posix()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def portable_path(path: str | Path) -> str:
+    """How a path is recorded in written files: relative to the working directory when inside it,
+    else as given if relative, else only its name (where a checkout lives is no property of a model)."""
+    path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name

@@ -27,8 +27,7 @@ from typing import Any
 
 from mmm import publish, runlog
 from mmm.config import PredictConfig
-from mmm.io import read_records, write_json, write_jsonl
-from mmm.modeling.card import portable_path
+from mmm.io import portable_path, read_records, write_json, write_jsonl
 from mmm.modeling.determinism import reproducible
 from mmm.modeling.generation import Engine
 from mmm.modeling.loading import read_format

@@ -18,6 +18,9 @@ from mmm.records import FormatError, Sample, instruction_of
 from mmm.scripts import guess_lang
 
 SAMPLE_LANG_DIR = "ja"
+PUBLISHED_COLUMNS = ("input", "output")
+PUBLISHED_LAYOUT = ("the published MMM layout (assumed, not checked offline) has one row per example with 'input' "
+                    "(TEXT/TASK) and 'output' (LABEL/TASK/:WORD;ENTITY...), optionally 'id', 'lang' and 'dataset'")
 REFERENCE_DIR = "reference"
 
 
@@ -53,7 +56,9 @@ def load_published_file(path: str | Path) -> list[dict]:
 
 
 def load_hub(dataset_id: str, split: str, allow_network: bool, revision: str | None = None) -> list[dict]:
-    """Load a Hugging Face dataset id (or a local folder in the same layout) through ``datasets``.
+    """Load a Hugging Face dataset id at ``revision`` (or a local folder in the same layout) through ``datasets``.
+
+    The rows must have the columns of ``PUBLISHED_LAYOUT``; missing ones are named in one error.
 
     ``allow_network`` (params ``hub.allow_network``) sets the Hugging Face offline switches first
     (``mmm.offline``): ``datasets`` contacts the hub even for local folders unless they are set.
@@ -62,9 +67,14 @@ def load_hub(dataset_id: str, split: str, allow_network: bool, revision: str | N
     import datasets  # heavy import, only on this path
 
     data = datasets.load_dataset(dataset_id, split=split, revision=revision)
+    source = f"{dataset_id}@{revision}[{split}]" if revision else f"{dataset_id}[{split}]"
+    missing = [column for column in PUBLISHED_COLUMNS if column not in data.column_names]
+    if missing:
+        raise InputError([Problem(source, 0, f"no {' or '.join(map(repr, missing))} column (it has: "
+                                             f"{', '.join(data.column_names) or 'none'}); {PUBLISHED_LAYOUT}")])
     rows = ((index + 1, dict(row)) for index, row in enumerate(data))
     prefix = dataset_id.rstrip("/").split("/")[-1]
-    return normalise_rows(rows, source=f"{dataset_id}[{split}]", default_prefix=f"{prefix}-{split}")
+    return normalise_rows(rows, source=source, default_prefix=f"{prefix}-{split}")
 
 
 def _published_rows(path: Path) -> Iterable[tuple[int, Any]]:

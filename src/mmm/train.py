@@ -31,8 +31,7 @@ from typing import Any
 from mmm import publish, runlog
 from mmm.config import TrainConfig
 from mmm.errors import DataError, ParamsError
-from mmm.io import read_records, write_json
-from mmm.modeling.card import portable_path
+from mmm.io import portable_path, read_records, write_json
 from mmm.modeling.determinism import reproducible
 from mmm.modeling.loading import (
     check_model_dir,

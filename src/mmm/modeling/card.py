@@ -19,19 +19,9 @@ from typing import Any
 
 import yaml
 
+from mmm.io import portable_path
+
 CURVE_FIELDS = ("step", "epoch", "loss", "learning_rate", "tokens")
-
-
-def portable_path(path: str | Path) -> str:
-    """How a path is recorded in written files: relative to the working directory when inside it,
-    else as given if relative, else only its name (where a checkout lives is no property of a model)."""
-    path = Path(path)
-    if not path.is_absolute():
-        return path.as_posix()
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.name
 
 
 def write_curve(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:

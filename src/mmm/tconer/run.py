@@ -18,14 +18,15 @@ from mmm.tconer.label import LabelRules, Overrides, label_rows
 log = logging.getLogger(__name__)
 
 
-def load_source(files: list, hub_id: str | None, hub_split: str, allow_network: bool) -> list[dict]:
+def load_source(files: list, hub_id: str | None, hub_split: str, allow_network: bool,
+                hub_revision: str | None = None) -> list[dict]:
     """Pile-NER-type conversation records from local files and/or a hub id (e.g. Universal-NER/Pile-NER-type)."""
     records = [r for path in files for r in load_conversations(path)]
     if hub_id:
         offline.allow_hub(allow_network)
         import datasets
 
-        records += [dict(row) for row in datasets.load_dataset(hub_id, split=hub_split)]
+        records += [dict(row) for row in datasets.load_dataset(hub_id, split=hub_split, revision=hub_revision)]
     return records
 
 
