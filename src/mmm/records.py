@@ -15,6 +15,7 @@ what cannot vary: the instruction words are known per dataset, labels never cont
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +72,9 @@ class Sample:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "Sample":
         """Parse a record dict; raises ``FormatError`` listing every problem found."""
-        missing = [f for f in RECORD_FIELDS if not isinstance(record.get(f), str)]
-        if missing:
-            raise FormatError(f"missing or non-string field(s): {', '.join(missing)}")
+        problems = field_problems(record)
+        if problems:
+            raise FormatError("; ".join(problems))
         lang, dataset = record["lang"], record["dataset"]
         if lang not in registry.LANGS:
             raise FormatError(f"unknown lang {lang!r}; expected one of {', '.join(registry.LANGS)}")
@@ -82,6 +83,22 @@ class Sample:
         text, instruct = split_input(record["input"], dataset)
         text_label, pairs = parse_output(record["output"], dataset, instruct)
         return cls(record["id"], lang, dataset, text, instruct, text_label, pairs)
+
+
+def type_problem(name: str, value: Any) -> str | None:
+    """What is wrong with a present, non-null field ``value`` that is not a string (``None`` if nothing)."""
+    if value is None or isinstance(value, str):
+        return None
+    return f"field {name!r} must be a string, got {type(value).__name__}"
+
+
+def field_problems(record: Mapping[str, Any], fields: Iterable[str] = RECORD_FIELDS) -> list[str]:
+    """The reader contract for fields: each of ``fields`` is present and a string (a null counts as missing)."""
+    problems = []
+    for name in fields:
+        value = record.get(name)
+        problems.append(f"missing field {name!r}" if value is None else type_problem(name, value))
+    return [p for p in problems if p]
 
 
 def format_input(text: str, instruct: str) -> str:
