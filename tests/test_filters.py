@@ -313,3 +313,29 @@ def test_non_string_fields_and_unknown_langs_are_input_errors(tmp_path):
     write_rows(src, [record(), record("fr")])
     with pytest.raises(InputError, match=r"in.jsonl:2: unknown lang \(got 'fr'\)$"):
         filters.filter_file(src, "en", tmp_path / "k.jsonl", tmp_path / "r.jsonl")
+
+
+def test_read_frame_tells_strings_that_look_like_json_values_from_the_values_polars_turned_into_strings(tmp_path):
+    """polars reads ``7`` in a string column as ``"7"``: the suspects are settled from the file, line by line."""
+    src = tmp_path / "in.jsonl"
+    looks = [{**record(), "id": v} for v in ("7", "-1.5e3", "true", "[1]", '{"a": 1}')]
+    write_rows(src, [record(), *looks])
+    assert filters.read_frame(src)["id"].to_list() == ["r1", "7", "-1.5e3", "true", "[1]", '{"a": 1}']
+    src.write_text("\n".join(json.dumps(r) for r in [record(), {**record(), "lang": True, "output": [1]}, {}, {**record(), "input": {"a": 1}}]) + "\n")
+    with pytest.raises(InputError) as caught:
+        filters.read_frame(src)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{src}:2: field 'lang' must be a string, got bool; field 'output' must be a string, got list",
+        f"{src}:4: field 'input' must be a string, got dict",
+    ]
+    src.write_text('{"id": 1}\n{"id": 2\n', encoding="utf-8")  # polars refuses the file: both kinds listed at once
+    with pytest.raises(InputError) as caught:
+        filters.read_frame(src)
+    assert [str(p).split(" (")[0] for p in caught.value.problems] == [f"{src}:1: field 'id' must be a string, got int", f"{src}:2: invalid JSON"]
+
+
+def test_invalid_utf8_names_the_character_column_after_multibyte_text(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": "a"}\n\n{"id": "\xe6\x9d\xb1\xe4\xba\xac\xff"}\n')  # 東京 then a stray byte, after a blank line
+    with pytest.raises(InputError, match=r"in.jsonl:3: invalid UTF-8 \(byte 0xff at column 11\)$"):
+        filters.read_frame(src)

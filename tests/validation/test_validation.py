@@ -199,7 +199,7 @@ def test_cli_validate_fails_with_rule_count_and_ids(clean, root, tmp_path):
     result = CliRunner().invoke(app, ["validate", "--params", str(params)])
     assert result.exit_code == 1
     assert "validate: FAILED: 1 of 2 expectations hold" in result.output
-    assert "rule split_disjoint: expect_column_pair_values_to_be_disjoint_across_groups(text, source): 6 of" in result.output
+    assert "rule split_disjoint: expect_column_pair_values_to_be_disjoint_across_groups(text_key, source): 6 of" in result.output
     assert f"first ids: {rows[0]['id']} (train:1), {rows[1]['id']} (train:2)" in result.output
     assert json.loads((tmp_path / "m.json").read_text())["failed"] == 1
     missing = CliRunner().invoke(app, ["validate", "--params", str(tmp_path / "nope.yaml")])
