@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import unicodedata
 
 import polars as pl
 import pytest
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from mmm import filters, registry, scripts
 from mmm.cli import app
 from mmm.io import InputError
-from mmm.records import FormatError, Sample
+from mmm.records import FormatError, Sample, text_key
 
 REFERENCE_LANGS = ("en", "zh")
 
@@ -90,6 +91,17 @@ def test_regex_agrees_with_the_per_character_definition_on_every_relevant_code_p
             continue
         expected = [filters.is_residual_char(c, lang) for c in chars]
         assert vectorised == expected, lang
+
+
+def test_text_key_folds_width_and_whitespace_and_its_polars_twin_agrees_on_every_known_code_point():
+    assert text_key("ＡＢＣ１２３") == text_key("ABC１２3") == "ABC123"
+    assert text_key("東京 に\u3000行く\n") == text_key("東京に行く") == "東京に行く"
+    assert text_key("ｶﾀｶﾅ") == "カタカナ" and text_key("A B") != text_key("A-B")
+    # every code point Python's Unicode database assigns (polars may know newer ones), alone and between letters
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and unicodedata.category(chr(c)) != "Cn"]
+    texts = chars + [f"a{c}b" for c in chars if c.isspace() or unicodedata.normalize("NFKC", c) != c]
+    vectorised = pl.select(filters.text_key_expr(pl.lit(pl.Series(texts)))).to_series().to_list()
+    assert vectorised == [text_key(t) for t in texts]
 
 
 # ----------------------------------------------------------------------------- format and entities

@@ -49,7 +49,7 @@ import polars as pl
 from mmm import registry, scripts
 from mmm.errors import ParamsError
 from mmm.io import InputError, Problem, atomic_path, decode_utf8, write_json
-from mmm.records import RECORD_FIELDS, type_problem
+from mmm.records import RECORD_FIELDS, WHITESPACE, type_problem
 
 REASONS: tuple[str, ...] = ("residual_japanese", "entity_not_in_text", "bad_format")
 RESIDUAL_LANGS: tuple[str, ...] = ("en", "zh")
@@ -171,6 +171,11 @@ def _instruction(input_: pl.Expr, dataset: pl.Expr) -> pl.Expr:
 def _label_bad(label: pl.Expr) -> pl.Expr:
     """``records.check_label``: labels are non-empty and free of ``/ : ;``."""
     return (label.str.len_chars() == 0) | label.str.contains(r"[/:;]")
+
+
+def text_key_expr(text: pl.Expr) -> pl.Expr:
+    """``records.text_key`` vectorised: NFKC, then every whitespace character removed (the leakage key)."""
+    return text.str.normalize("NFKC").str.replace_all(WHITESPACE, "")
 
 
 def _triples() -> list[str]:

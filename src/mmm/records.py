@@ -15,6 +15,8 @@ what cannot vary: the instruction words are known per dataset, labels never cont
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,10 @@ from mmm.errors import MMMError
 
 RECORD_FIELDS: tuple[str, ...] = ("id", "lang", "dataset", "input", "output")
 LABEL_FORBIDDEN = frozenset("/:;")
+# Whitespace for ``text_key``: one pattern that matches the same characters in Python's ``re`` (``str.isspace``)
+# and in polars' regex (Unicode White_Space, which lacks the separators U+001C..U+001F).
+WHITESPACE = r"[\s\x1c-\x1f]"
+_WHITESPACE_RE = re.compile(WHITESPACE)
 
 
 class FormatError(MMMError, ValueError):
@@ -83,6 +89,16 @@ class Sample:
         text, instruct = split_input(record["input"], dataset)
         text_label, pairs = parse_output(record["output"], dataset, instruct)
         return cls(record["id"], lang, dataset, text, instruct, text_label, pairs)
+
+
+def text_key(text: str) -> str:
+    """The key texts are compared by for duplicates and train/test leakage: Unicode NFKC, then no whitespace.
+
+    NFKC folds compatibility forms (full-width ``ＡＢＣ１２３`` -> ``ABC123``, half-width katakana, the
+    ideographic space), and dropping every whitespace character makes ``東京 に`` and ``東京に`` one text.
+    ``mmm.filters.text_key_expr`` is the same key for polars frames (the validation gate).
+    """
+    return _WHITESPACE_RE.sub("", unicodedata.normalize("NFKC", text))
 
 
 def type_problem(name: str, value: Any) -> str | None:
