@@ -48,7 +48,7 @@ import polars as pl
 
 from mmm import registry, scripts
 from mmm.errors import ParamsError
-from mmm.io import InputError, Problem, atomic_path, decode_utf8, write_json
+from mmm.io import InputError, Problem, atomic_path, check_bom, decode_utf8, write_json
 from mmm.records import RECORD_FIELDS, WHITESPACE, type_problem
 
 REASONS: tuple[str, ...] = ("residual_japanese", "entity_not_in_text", "bad_format")
@@ -349,17 +349,18 @@ def read_frame(path: str | Path) -> pl.DataFrame:
     The reader contract, as ``mmm.io.read_records`` enforces it: a BOM or invalid UTF-8 raises
     ``InputError`` naming the line (``io.decode_utf8``); invalid JSON and record fields holding
     anything but a string raise it naming every bad line. Missing or null record fields become
-    nulls (callers decide whether that is an error). Vectorised: the file is decoded once and
-    lines are re-parsed only to name the rows polars cannot vouch for.
+    nulls (callers decide whether that is an error). Vectorised: polars validates the UTF-8 and
+    parses; lines are re-parsed only when it refuses the file or to settle suspect values.
     """
     path = Path(path)
     data = path.read_bytes()
-    decode_utf8(path, data)
+    check_bom(path, data)
     if not data.strip():
         return _empty_frame().with_columns(pl.lit(None, dtype=pl.UInt32).alias(LINE)).clear()
     try:
         frame = pl.read_ndjson(data, infer_schema_length=None)
     except pl.exceptions.PolarsError as exc:
+        decode_utf8(path, data)  # polars refuses invalid UTF-8: name its line first
         problems = _syntax_problems(path, data)
         if problems:
             raise InputError(problems) from exc

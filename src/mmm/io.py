@@ -47,15 +47,21 @@ class InputError(MMMError, ValueError):
 BOM = b"\xef\xbb\xbf"
 
 
+def check_bom(path: str | Path, data: bytes) -> None:
+    """``InputError`` naming line 1 if ``data`` starts with a UTF-8 byte order mark."""
+    if data.startswith(BOM):
+        raise InputError([Problem(str(path), 1, "starts with a UTF-8 byte order mark; save the file as UTF-8 without BOM")])
+
+
 def decode_utf8(path: str | Path, data: bytes) -> str:
     """``data`` as text, or ``InputError`` naming the line of a byte order mark or of invalid UTF-8.
 
     The reader contract's byte-level half, shared by every JSONL reader (the Python one here, the
     polars ones in ``mmm.filters`` and ``mmm.evaluation.predictions``, TCONER's source reader):
-    one decode of the whole buffer, and the line is located only when it fails.
+    one decode of the whole buffer, and the line is located only when it fails. (polars validates
+    UTF-8 itself, so its readers call ``check_bom`` first and this only when polars refuses a file.)
     """
-    if data.startswith(BOM):
-        raise InputError([Problem(str(path), 1, "starts with a UTF-8 byte order mark; save the file as UTF-8 without BOM")])
+    check_bom(path, data)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -16,7 +16,7 @@ import polars as pl
 from mmm import registry
 from mmm.evaluation.algorithm1 import WHITESPACE
 from mmm.filters import non_string_suspects
-from mmm.io import InputError, Problem, decode_utf8, iter_jsonl
+from mmm.io import InputError, Problem, check_bom, iter_jsonl
 from mmm.records import field_problems, instruction_of, type_problem
 
 FIELDS: tuple[str, ...] = ("id", "lang", "dataset", "input", "output", "prediction")
@@ -34,7 +34,7 @@ def read(path: str | Path) -> pl.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such predictions file")
     data = path.read_bytes()
-    decode_utf8(path, data)  # the reader contract: no BOM, valid UTF-8
+    check_bom(path, data)  # the reader contract; UTF-8 is checked by polars, or by iter_jsonl when polars refuses
     frame = _fast_read(data)
     lines: list[int] | None = None  # line number of each row, computed only when needed
     if frame is None:
