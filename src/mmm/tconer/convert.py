@@ -7,7 +7,9 @@ record. Both are grouped by text, so there is one output record per distinct tex
 
 Nothing is silently altered: tokenised text (``classifier s ,``) is kept as it is; a pair whose
 entity does not occur verbatim in the text is dropped *and counted*; malformed answers are
-counted per reason. Every input record is accounted for in the report.
+counted per reason. Every input record is accounted for in the report. Ids must be strings, and
+one id may not name two different texts (the output would carry two texts under it): both are input
+errors naming the file and line of every such record.
 """
 
 from __future__ import annotations
