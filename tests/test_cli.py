@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from configs import write_params
@@ -98,3 +99,73 @@ def test_stage_scripts_name_an_unknown_item_and_the_wrong_interpreter(root):
     # -S: no site-packages, as when DVC finds a `python` outside the project's environment
     bare = subprocess.run([sys.executable, "-S", "stages/filter.py", "en"], cwd=root, capture_output=True, text=True)
     assert bare.returncode == 1 and "cannot import the mmm package" in bare.stderr and "Traceback" not in bare.stderr
+
+
+# ----------------------------------------------------------------------------- the reader contract
+
+CONTRACT_COMMANDS = ("check", "filter", "assemble", "split", "validate", "tconer convert", "evaluate")
+BOM_LINE = "starts with a UTF-8 byte order mark; save the file as UTF-8 without BOM"
+
+
+def _contract_rows(command: str) -> list[dict]:
+    """Three good rows for ``command``'s reader: MMM records with a prediction, or Pile-NER-type conversations."""
+    if command == "tconer convert":
+        turns = lambda text: [{"from": "human", "value": f"Text: {text}"}, {"from": "gpt", "value": "I've read this text."}]  # noqa: E731
+        return [{"id": f"c{i}", "conversations": turns(f"Text number {i} about Tokyo.")} for i in range(1, 4)]
+    record = {"lang": "en", "dataset": "SCNM", "output": "Society/NER/:Location;Tokyo"}
+    return [{"id": f"r{i}", **record, "input": f"Tokyo is big ({i})./NER", "prediction": record["output"]} for i in range(1, 4)]
+
+
+def _invoke_on(command: str, path: Path, tmp_path: Path):
+    """Run ``command`` through the CLI with ``path`` as its only JSONL input (outputs under ``tmp_path``)."""
+    out = tmp_path / "out"
+    params = str(write_params(
+        tmp_path / "params.yaml",
+        ingest={"raw_dir": str(tmp_path), "sample_dir": str(tmp_path)},
+        tconer={"source_files": [str(path)], "converted": str(out / "c.jsonl"), "convert_metrics": str(out / "c.json")},
+        validate={"checks": {"x": {"files": {"mmm": str(path)}, "suites": ["mmm_records"]}}, "reports": str(out / "v"),
+                  "data_docs": str(out / "docs"), "metrics": str(out / "v.json")},
+        split={"train": str(out / "train.jsonl"), "test": str(out / "test.jsonl"), "metrics": str(out / "s.json")},
+        assemble={"out": str(out / "a.jsonl"), "metrics": str(out / "a.json"), "report": str(out / "a.md")},
+        evaluate={"out": str(out / "e.json"), "report": str(out / "e.md"), "plot": str(out / "e.png")},
+    ))
+    args = {
+        "check": ["check", str(path)],
+        "filter": ["filter", str(path), "--lang", "en", "--kept", str(out / "k.jsonl"), "--rejected", str(out / "r.jsonl"),
+                   "--metrics", str(out / "f.json"), "--params", params],
+        "validate": ["validate", "--params", params],
+        "tconer convert": ["tconer", "convert", "--params", params],
+    }.get(command, [command, str(path), "--params", params])
+    return runner.invoke(app, args)
+
+
+def _errors(result) -> list[str]:
+    """The ``error:`` lines of a run that exited 1 through the CLI's handler (no exception escaped)."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output, result.exception
+    return [line for line in result.output.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("command", CONTRACT_COMMANDS)
+def test_every_reader_refuses_non_string_ids_naming_each_line(command, tmp_path):
+    rows = _contract_rows(command)
+    rows[1]["id"], rows[2]["id"] = 7, 8.5
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert _errors(_invoke_on(command, path, tmp_path)) == [
+        f"error: {path}:2: field 'id' must be a string, got int",
+        f"error: {path}:3: field 'id' must be a string, got float",
+    ]
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+@pytest.mark.parametrize("command", CONTRACT_COMMANDS)
+def test_every_reader_names_a_bom_and_invalid_utf8_in_one_line(command, tmp_path):
+    lines = [json.dumps(r).encode() + b"\n" for r in _contract_rows(command)]
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"".join(lines))
+    assert _errors(_invoke_on(command, path, tmp_path)) == [f"error: {path}:1: {BOM_LINE}"]
+    lines[1] = lines[1].replace(b"Tokyo", b"T\xffkyo", 1)  # a Latin-1 byte in an otherwise ASCII line
+    path.write_bytes(b"".join(lines))
+    column = lines[1].index(b"\xff") + 1
+    assert _errors(_invoke_on(command, path, tmp_path)) == [f"error: {path}:2: invalid UTF-8 (byte 0xff at column {column})"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import unicodedata
 
 import polars as pl
 import pytest
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from mmm import filters, registry, scripts
 from mmm.cli import app
 from mmm.io import InputError
-from mmm.records import FormatError, Sample
+from mmm.records import FormatError, Sample, text_key
 
 REFERENCE_LANGS = ("en", "zh")
 
@@ -90,6 +91,17 @@ def test_regex_agrees_with_the_per_character_definition_on_every_relevant_code_p
             continue
         expected = [filters.is_residual_char(c, lang) for c in chars]
         assert vectorised == expected, lang
+
+
+def test_text_key_folds_width_and_whitespace_and_its_polars_twin_agrees_on_every_known_code_point():
+    assert text_key("ＡＢＣ１２３") == text_key("ABC１２3") == "ABC123"
+    assert text_key("東京 に\u3000行く\n") == text_key("東京に行く") == "東京に行く"
+    assert text_key("ｶﾀｶﾅ") == "カタカナ" and text_key("A B") != text_key("A-B")
+    # every code point Python's Unicode database assigns (polars may know newer ones), alone and between letters
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and unicodedata.category(chr(c)) != "Cn"]
+    texts = chars + [f"a{c}b" for c in chars if c.isspace() or unicodedata.normalize("NFKC", c) != c]
+    vectorised = pl.select(filters.text_key_expr(pl.lit(pl.Series(texts)))).to_series().to_list()
+    assert vectorised == [text_key(t) for t in texts]
 
 
 # ----------------------------------------------------------------------------- format and entities
@@ -307,8 +319,35 @@ def test_cli_filter(tmp_path):
 def test_non_string_fields_and_unknown_langs_are_input_errors(tmp_path):
     src = tmp_path / "in.jsonl"
     write_rows(src, [{**record(), "id": 7}, {**record(), "id": 8}])
-    with pytest.raises(InputError, match=r"in.jsonl:1: field 'id' holds Int64 values; record fields are strings"):
+    with pytest.raises(InputError) as caught:
         filters.filter_file(src, "en", tmp_path / "k.jsonl", tmp_path / "r.jsonl")
+    assert [str(p) for p in caught.value.problems] == [f"{src}:{n}: field 'id' must be a string, got int" for n in (1, 2)]
     write_rows(src, [record(), record("fr")])
     with pytest.raises(InputError, match=r"in.jsonl:2: unknown lang \(got 'fr'\)$"):
         filters.filter_file(src, "en", tmp_path / "k.jsonl", tmp_path / "r.jsonl")
+
+
+def test_read_frame_tells_strings_that_look_like_json_values_from_the_values_polars_turned_into_strings(tmp_path):
+    """polars reads ``7`` in a string column as ``"7"``: the suspects are settled from the file, line by line."""
+    src = tmp_path / "in.jsonl"
+    looks = [{**record(), "id": v} for v in ("7", "-1.5e3", "true", "[1]", '{"a": 1}')]
+    write_rows(src, [record(), *looks])
+    assert filters.read_frame(src)["id"].to_list() == ["r1", "7", "-1.5e3", "true", "[1]", '{"a": 1}']
+    src.write_text("\n".join(json.dumps(r) for r in [record(), {**record(), "lang": True, "output": [1]}, {}, {**record(), "input": {"a": 1}}]) + "\n")
+    with pytest.raises(InputError) as caught:
+        filters.read_frame(src)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{src}:2: field 'lang' must be a string, got bool; field 'output' must be a string, got list",
+        f"{src}:4: field 'input' must be a string, got dict",
+    ]
+    src.write_text('{"id": 1}\n{"id": 2\n', encoding="utf-8")  # polars refuses the file: both kinds listed at once
+    with pytest.raises(InputError) as caught:
+        filters.read_frame(src)
+    assert [str(p).split(" (")[0] for p in caught.value.problems] == [f"{src}:1: field 'id' must be a string, got int", f"{src}:2: invalid JSON"]
+
+
+def test_invalid_utf8_names_the_character_column_after_multibyte_text(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": "a"}\n\n{"id": "\xe6\x9d\xb1\xe4\xba\xac\xff"}\n')  # 東京 then a stray byte, after a blank line
+    with pytest.raises(InputError, match=r"in.jsonl:3: invalid UTF-8 \(byte 0xff at column 11\)$"):
+        filters.read_frame(src)

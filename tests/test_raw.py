@@ -85,6 +85,19 @@ def test_every_bad_row_is_reported_with_file_and_line(tmp_path):
     assert "unknown dataset 'NOPE'" in text
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".csv"])
+def test_published_files_keep_the_reader_contract(tmp_path, suffix):
+    path = tmp_path / f"train{suffix}"
+    body = {".jsonl": '{"input": "a/NER", "output": "S/NER/"}\n{"input": "b\xff', ".json": '[\n {"input": "b\xff',
+            ".csv": 'input,output\n"b\xff'}[suffix].encode("latin-1")
+    path.write_bytes(body)
+    with pytest.raises(InputError, match=rf"{path.name}:2: invalid UTF-8 \(byte 0xff at column \d+\)$"):
+        load_published_file(path)
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(ROWS).encode())
+    with pytest.raises(InputError, match=rf"{path.name}:1: starts with a UTF-8 byte order mark"):
+        load_published_file(path)
+
+
 def test_record_reader_lists_duplicate_fields_and_bad_json(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text('[1]\n{"id": "a"}\n', encoding="utf-8")

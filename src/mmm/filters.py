@@ -48,8 +48,8 @@ import polars as pl
 
 from mmm import publish, registry, scripts
 from mmm.errors import ParamsError
-from mmm.io import InputError, Problem, write_json
-from mmm.records import RECORD_FIELDS
+from mmm.io import InputError, Problem, check_bom, decode_utf8, write_json
+from mmm.records import RECORD_FIELDS, WHITESPACE, type_problem
 
 REASONS: tuple[str, ...] = ("residual_japanese", "entity_not_in_text", "bad_format")
 RESIDUAL_LANGS: tuple[str, ...] = ("en", "zh")
@@ -173,6 +173,11 @@ def _label_bad(label: pl.Expr) -> pl.Expr:
     return (label.str.len_chars() == 0) | label.str.contains(r"[/:;]")
 
 
+def text_key_expr(text: pl.Expr) -> pl.Expr:
+    """``records.text_key`` vectorised: NFKC, then every whitespace character removed (the leakage key)."""
+    return text.str.normalize("NFKC").str.replace_all(WHITESPACE, "")
+
+
 def _triples() -> list[str]:
     return [kind.name for kind in registry.kinds() if kind.word_level == "triple"]
 
@@ -284,8 +289,42 @@ def _line_numbers(data: bytes) -> list[int]:
     return [n for n, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
 
 
+# How polars writes a non-string JSON value it read into a string column: a column mixing strings with
+# numbers, booleans, arrays or objects comes out as strings (7 -> "7", [1] -> "[1]"), so the frame can
+# only say which values look like one; ``type_problems`` confirms them from the file.
+_LOOKS_NON_STRING = r"^(?:-?\d[\d.eE+-]*|true|false|\[[\s\S]*\]|\{[\s\S]*\})$"
+
+
+def non_string_suspects(frame: pl.DataFrame, fields: Iterable[str]) -> pl.Series:
+    """Per row (vectorised): may one of ``fields`` have held a non-string JSON value? Nulls are not suspects."""
+    checks = []
+    for name in fields:
+        if name not in frame.columns or frame.schema[name] == pl.Null:
+            continue
+        column = pl.col(name)
+        checks.append(column.str.contains(_LOOKS_NON_STRING) if frame.schema[name] == pl.String else column.is_not_null())
+    if not checks:
+        return pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+    return frame.select(pl.any_horizontal(checks).fill_null(False)).to_series()
+
+
+def type_problems(path: str | Path, data: bytes, numbers: Iterable[int], fields: Iterable[str]) -> list[Problem]:
+    """Parse the lines ``numbers`` of ``data`` and name each field of ``fields`` that is not a string (nor null)."""
+    import json
+
+    lines = data.split(b"\n")
+    fields = tuple(fields)
+    problems = []
+    for number in numbers:
+        obj = json.loads(lines[number - 1])
+        found = [p for name in fields if (p := type_problem(name, obj.get(name)))]
+        if found:
+            problems.append(Problem(str(path), number, "; ".join(found)))
+    return problems
+
+
 def _syntax_problems(path: Path, data: bytes) -> list[Problem]:
-    """Say which lines are not JSON objects (the slow path, only after polars refused the file)."""
+    """Say which lines are not JSON objects or hold non-string record fields (the slow path, only after polars refused)."""
     import json
 
     problems = []
@@ -299,22 +338,29 @@ def _syntax_problems(path: Path, data: bytes) -> list[Problem]:
             continue
         if not isinstance(obj, dict):
             problems.append(Problem(str(path), number, f"expected a JSON object, got {type(obj).__name__}"))
+        elif found := [p for name in RECORD_FIELDS if (p := type_problem(name, obj.get(name)))]:
+            problems.append(Problem(str(path), number, "; ".join(found)))
     return problems
 
 
 def read_frame(path: str | Path) -> pl.DataFrame:
     """Read a JSONL file of records into a frame with ``_line`` (line number); record fields come first.
 
-    Invalid JSON raises ``InputError`` naming every bad line. Missing record fields become nulls
-    (callers decide whether that is an error); fields that differ in type across rows are refused.
+    The reader contract, as ``mmm.io.read_records`` enforces it: a BOM or invalid UTF-8 raises
+    ``InputError`` naming the line (``io.decode_utf8``); invalid JSON and record fields holding
+    anything but a string raise it naming every bad line. Missing or null record fields become
+    nulls (callers decide whether that is an error). Vectorised: polars validates the UTF-8 and
+    parses; lines are re-parsed only when it refuses the file or to settle suspect values.
     """
     path = Path(path)
     data = path.read_bytes()
+    check_bom(path, data)
     if not data.strip():
         return _empty_frame().with_columns(pl.lit(None, dtype=pl.UInt32).alias(LINE)).clear()
     try:
         frame = pl.read_ndjson(data, infer_schema_length=None)
     except pl.exceptions.PolarsError as exc:
+        decode_utf8(path, data)  # polars refuses invalid UTF-8: name its line first
         problems = _syntax_problems(path, data)
         if problems:
             raise InputError(problems) from exc
@@ -325,6 +371,11 @@ def read_frame(path: str | Path) -> pl.DataFrame:
         line_column = pl.Series(LINE, lines, dtype=pl.UInt32)
     else:
         line_column = pl.int_range(1, frame.height + 1, dtype=pl.UInt32, eager=True)
+    suspects = line_column.filter(non_string_suspects(frame, RECORD_FIELDS))
+    if suspects.len():
+        problems = type_problems(path, data, suspects.to_list(), RECORD_FIELDS)
+        if problems:
+            raise InputError(problems)
     for name in RECORD_FIELDS:
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name))
@@ -333,16 +384,8 @@ def read_frame(path: str | Path) -> pl.DataFrame:
 
 
 def record_problems(frame: pl.DataFrame, path: str | Path, lang: str | None = None) -> list[Problem]:
-    """Every row whose record fields are missing or not strings, or whose lang/dataset is unknown or not ``lang``."""
+    """Every row of a ``read_frame`` frame whose record fields are missing, or whose lang/dataset is unknown or not ``lang``."""
     where = str(path)
-    first_line = frame[LINE][0] if frame.height else 0
-    typed = [
-        Problem(where, first_line, f"field {name!r} holds {frame.schema[name]} values; record fields are strings")
-        for name in RECORD_FIELDS
-        if frame.schema[name] not in (pl.String, pl.Null)
-    ]
-    if typed:
-        return typed
     known_lang = pl.col("lang").is_in(registry.LANGS)
     rules = {f"missing field {name!r}": pl.col(name).is_null() for name in RECORD_FIELDS}
     rules["unknown lang"] = pl.col("lang").is_not_null() & ~known_lang

@@ -42,17 +42,52 @@ class InputError(MMMError, ValueError):
         super().__init__(*problems)
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any | Problem]]:
-    """Yield ``(line_number, object)`` for each non-blank line, or a ``Problem`` for invalid JSON."""
+BOM = b"\xef\xbb\xbf"
+
+
+def check_bom(path: str | Path, data: bytes) -> None:
+    """``InputError`` naming line 1 if ``data`` starts with a UTF-8 byte order mark."""
+    if data.startswith(BOM):
+        raise InputError([Problem(str(path), 1, "starts with a UTF-8 byte order mark; save the file as UTF-8 without BOM")])
+
+
+def decode_utf8(path: str | Path, data: bytes) -> str:
+    """``data`` as text, or ``InputError`` naming the line of a byte order mark or of invalid UTF-8.
+
+    The reader contract's byte-level half, shared by every JSONL reader (the Python one here, the
+    polars ones in ``mmm.filters`` and ``mmm.evaluation.predictions``, TCONER's source reader):
+    one decode of the whole buffer, and the line is located only when it fails. (polars validates
+    UTF-8 itself, so its readers call ``check_bom`` first and this only when polars refuses a file.)
+    """
+    check_bom(path, data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, start) + 1
+        column = len(data[start:exc.start].decode("utf-8")) + 1  # characters before the bad byte, which decode
+        byte = data[exc.start]
+        raise InputError([Problem(str(path), line, f"invalid UTF-8 (byte 0x{byte:02x} at column {column})")]) from None
+
+
+def read_text(path: str | Path) -> str:
+    """The text of an existing file under the reader contract (``decode_utf8``)."""
     require_file(path)
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, Problem(str(path), number, f"invalid JSON ({exc.msg} at column {exc.colno})")
+    return decode_utf8(path, Path(path).read_bytes())
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any | Problem]]:
+    """Yield ``(line_number, object)`` for each non-blank line, or a ``Problem`` for invalid JSON.
+
+    Lines end at ``\\n`` only, as polars counts them. A BOM or invalid UTF-8 raises ``InputError`` first.
+    """
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, Problem(str(path), number, f"invalid JSON ({exc.msg} at column {exc.colno})")
 
 
 def read_rows(path: str | Path, convert: Callable[[dict], T]) -> list[T]:

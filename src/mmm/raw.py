@@ -7,13 +7,14 @@ problems are collected for the whole source and raised together with file and ro
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from mmm import offline, registry
-from mmm.io import InputError, Problem, read_records
+from mmm.io import InputError, Problem, iter_jsonl, read_records, read_text
 from mmm.records import FormatError, Sample, instruction_of
 from mmm.scripts import guess_lang
 
@@ -81,16 +82,10 @@ def _published_rows(path: Path) -> Iterable[tuple[int, Any]]:
     """Yield ``(row_number, row)``: JSONL line numbers, CSV line numbers, JSON array positions (1-based)."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        with open(path, encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if line.strip():
-                    try:
-                        yield number, json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        yield number, Problem(str(path), number, f"invalid JSON ({exc.msg})")
+        yield from iter_jsonl(path)  # the reader contract: a BOM or invalid UTF-8 names its line
     elif suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_text(path))
         except json.JSONDecodeError as exc:
             raise InputError([Problem(str(path), exc.lineno, f"invalid JSON ({exc.msg})")]) from exc
         if isinstance(data, dict):
@@ -99,10 +94,9 @@ def _published_rows(path: Path) -> Iterable[tuple[int, Any]]:
             raise InputError([Problem(str(path), 1, "expected a JSON array of rows (or an object with a 'data' list)")])
         yield from enumerate(data, start=1)
     elif suffix == ".csv":
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            for row in reader:
-                yield reader.line_num, row
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+        for row in reader:
+            yield reader.line_num, row
     else:
         raise InputError([Problem(str(path), 0, f"unsupported file type {suffix!r} (use .jsonl, .json or .csv)")])
 

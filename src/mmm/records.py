@@ -15,6 +15,9 @@ what cannot vary: the instruction words are known per dataset, labels never cont
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,10 @@ from mmm.errors import MMMError
 
 RECORD_FIELDS: tuple[str, ...] = ("id", "lang", "dataset", "input", "output")
 LABEL_FORBIDDEN = frozenset("/:;")
+# Whitespace for ``text_key``: one pattern that matches the same characters in Python's ``re`` (``str.isspace``)
+# and in polars' regex (Unicode White_Space, which lacks the separators U+001C..U+001F).
+WHITESPACE = r"[\s\x1c-\x1f]"
+_WHITESPACE_RE = re.compile(WHITESPACE)
 
 
 class FormatError(MMMError, ValueError):
@@ -71,9 +78,9 @@ class Sample:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "Sample":
         """Parse a record dict; raises ``FormatError`` listing every problem found."""
-        missing = [f for f in RECORD_FIELDS if not isinstance(record.get(f), str)]
-        if missing:
-            raise FormatError(f"missing or non-string field(s): {', '.join(missing)}")
+        problems = field_problems(record)
+        if problems:
+            raise FormatError("; ".join(problems))
         lang, dataset = record["lang"], record["dataset"]
         if lang not in registry.LANGS:
             raise FormatError(f"unknown lang {lang!r}; expected one of {', '.join(registry.LANGS)}")
@@ -82,6 +89,32 @@ class Sample:
         text, instruct = split_input(record["input"], dataset)
         text_label, pairs = parse_output(record["output"], dataset, instruct)
         return cls(record["id"], lang, dataset, text, instruct, text_label, pairs)
+
+
+def text_key(text: str) -> str:
+    """The key texts are compared by for duplicates and train/test leakage: Unicode NFKC, then no whitespace.
+
+    NFKC folds compatibility forms (full-width ``ＡＢＣ１２３`` -> ``ABC123``, half-width katakana, the
+    ideographic space), and dropping every whitespace character makes ``東京 に`` and ``東京に`` one text.
+    ``mmm.filters.text_key_expr`` is the same key for polars frames (the validation gate).
+    """
+    return _WHITESPACE_RE.sub("", unicodedata.normalize("NFKC", text))
+
+
+def type_problem(name: str, value: Any) -> str | None:
+    """What is wrong with a present, non-null field ``value`` that is not a string (``None`` if nothing)."""
+    if value is None or isinstance(value, str):
+        return None
+    return f"field {name!r} must be a string, got {type(value).__name__}"
+
+
+def field_problems(record: Mapping[str, Any], fields: Iterable[str] = RECORD_FIELDS) -> list[str]:
+    """The reader contract for fields: each of ``fields`` is present and a string (a null counts as missing)."""
+    problems = []
+    for name in fields:
+        value = record.get(name)
+        problems.append(f"missing field {name!r}" if value is None else type_problem(name, value))
+    return [p for p in problems if p]
 
 
 def format_input(text: str, instruct: str) -> str:

@@ -1,6 +1,6 @@
 """Train/test split per (language, sub-dataset), as in the paper's Appendix B.
 
-Within each cell the rows are de-duplicated by text, then ranked by a keyed hash of
+Within each cell the rows are de-duplicated by text (key below), then ranked by a keyed hash of
 ``seed`` and the record id; the first ``n`` go to train, the rest to test. Ranking by id
 instead of file position makes the split independent of row order, and because translated
 records keep their source id, a text and its translations rank alike in every language, which
@@ -11,6 +11,11 @@ keeps most of them on the same side (the number that still cross is reported as
 ``train_size: paper`` (Table 3) and ``max_train_fraction: 1.0``, which reproduces Table 4's
 test sizes from Table 2's rows; the embedded default caps the fraction so that every cell of
 the small sample keeps a test set.
+
+Texts are compared by ``records.text_key`` (Unicode NFKC, then every whitespace character removed),
+for de-duplication and for train/test leakage alike: a near-duplicate that differs only in spacing or
+in full-width forms (``ＡＢＣ１２３`` / ``ABC123``, ``東京 に`` / ``東京に``) counts as the same text, in
+``duplicates`` and ``test_text_in_train`` as everywhere else.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from mmm import publish
 from mmm.config import SplitConfig
 from mmm.errors import DataError
 from mmm.io import read_records, write_json, write_jsonl
-from mmm.records import split_input
+from mmm.records import split_input, text_key
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,7 @@ class CellCounts:
     requested: int = 0
     train: int = 0
     test: int = 0
-    test_text_in_train: int = 0  # test rows dropped because the same text is trained on in another cell
+    test_text_in_train: int = 0  # test rows dropped because the same text (by key) is trained on in another cell
 
 
 @dataclass
@@ -78,7 +83,10 @@ class SplitResult:
 
 
 def split_records(records: Iterable[dict], cfg: SplitConfig) -> SplitResult:
-    """Split already-validated records; both outputs keep the input's row order."""
+    """Split already-validated records; both outputs keep the input's row order.
+
+    Duplicates within a cell, and test texts trained on in another cell, are found by ``text_key``.
+    """
     records = list(records)
     by_cell: dict[Cell, list[int]] = defaultdict(list)
     for position, record in enumerate(records):
@@ -97,7 +105,7 @@ def split_records(records: Iterable[dict], cfg: SplitConfig) -> SplitResult:
         seen_ids: set[str] = set()
         for position in positions:
             record = records[position]
-            text = split_input(record["input"], dataset)[0]
+            text = _key(record)
             first = by_text.get(text)
             if first is not None:
                 counts.duplicates += 1
@@ -118,10 +126,10 @@ def split_records(records: Iterable[dict], cfg: SplitConfig) -> SplitResult:
         shown = ", ".join(duplicate_ids[:20])
         raise DataError(f"{len(duplicate_ids)} id(s) name different texts in the same cell (ids must be unique): {shown}")
     # The same text can sit in two cells (an untranslated row in another language): a test row whose
-    # text is trained on anywhere is dropped, so train and test are disjoint by text, as the gate checks.
-    trained_texts = {_text(records[p]) for p, s in enumerate(side) if s == "train"}
+    # text is trained on anywhere is dropped, so train and test are disjoint by text key, as the gate checks.
+    trained_texts = {_key(records[p]) for p, s in enumerate(side) if s == "train"}
     for position, record in enumerate(records):
-        if side[position] == "test" and _text(record) in trained_texts:
+        if side[position] == "test" and _key(record) in trained_texts:
             side[position] = ""
             counts = cells[(record["lang"], record["dataset"])]
             counts.test -= 1
@@ -131,8 +139,9 @@ def split_records(records: Iterable[dict], cfg: SplitConfig) -> SplitResult:
     return SplitResult(train, test, cells, _cross_lingual_leaks(train, test))
 
 
-def _text(record: dict) -> str:
-    return split_input(record["input"], record["dataset"])[0]
+def _key(record: dict) -> str:
+    """The record's text as compared for duplicates and leakage (``records.text_key``)."""
+    return text_key(split_input(record["input"], record["dataset"])[0])
 
 
 def _cross_lingual_leaks(train: list[dict], test: list[dict]) -> int:

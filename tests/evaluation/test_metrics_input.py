@@ -46,8 +46,8 @@ def test_invalid_json_and_missing_fields_name_their_lines(tmp_path):
     path = write(tmp_path, [GOOD, "", '{"id": "b", "lang": ', missing, {**GOOD, "id": "d", "prediction": None}, "[1, 2]"])
     found = problems(path)
     assert found[0].startswith(f"{path}:3: invalid JSON")
-    assert found[1] == f"{path}:4: missing or non-string field(s): prediction"
-    assert found[2] == f"{path}:5: missing or non-string field(s): prediction"
+    assert found[1] == f"{path}:4: missing field 'prediction'"
+    assert found[2] == f"{path}:5: missing field 'prediction'"
     assert found[3] == f"{path}:6: expected a JSON object, got list"
 
 
@@ -101,8 +101,8 @@ def test_declared_targets(tmp_path):
     path = write(tmp_path, [{**GOOD, "target": "text_only"}, {**GOOD, "id": "b", "target": "text_only"}])
     assert predictions.declared_targets(predictions.read(path)) == ["text_only"]
     assert problems(write(tmp_path, [{**GOOD, "target": 3}, {**GOOD, "id": "b", "prediction": None}])) == [
-        f"{tmp_path / 'predictions.jsonl'}:1: field 'target' must be a string",
-        f"{tmp_path / 'predictions.jsonl'}:2: missing or non-string field(s): prediction",
+        f"{tmp_path / 'predictions.jsonl'}:1: field 'target' must be a string, got int",
+        f"{tmp_path / 'predictions.jsonl'}:2: missing field 'prediction'",
     ]
 
 

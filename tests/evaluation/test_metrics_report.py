@@ -65,7 +65,7 @@ def test_bad_input_exits_1_with_the_line_and_no_traceback(tmp_path):
     bad.write_text('{"id": "a", "lang": "en", "dataset": "SCNM", "input": "x/NER", "output": "L/NER/"}\n', encoding="utf-8")
     result = runner.invoke(app, ["evaluate", str(bad), "--params", evaluate_params(tmp_path)])
     assert result.exit_code == 1
-    assert f"{bad}:1: missing or non-string field(s): prediction" in result.output
+    assert f"{bad}:1: missing field 'prediction'" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "m.json").exists()
 
 

@@ -7,7 +7,8 @@ import json
 import pytest
 from conftest import SHARED_DATA
 
-from mmm.tconer.convert import convert, load_conversations
+from mmm.io import InputError
+from mmm.tconer.convert import convert, load_conversations, load_located
 
 
 def conv(rid: str, text: str, *qa: tuple[str, str]) -> dict:
@@ -77,3 +78,32 @@ def test_real_pile_ner_files_convert_completely(path):
     assert 0.5 < metrics["entity_in_text_rate"] <= 1.0
     assert all(entity in c.text for c in converted for _, entity in c.pairs)
     print(path.stem, json.dumps({k: metrics[k] for k in ("texts", "entities", "pairs_kept", "entity_in_text_rate")}))
+
+
+def test_one_id_with_two_texts_is_an_error_naming_both_lines(tmp_path):
+    records = [conv("a", "Ada met Babbage ."), conv("b", "Rome ."), conv("a", "Ada met Babbage ."), conv("a", "Paris .")]
+    path = tmp_path / "src.json"
+    path.write_text(json.dumps(records, indent=1), encoding="utf-8")  # a published-style array over many lines
+    located = load_located(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [r for _, r in located] == records
+    assert all(lines[n - 1].strip() == "{" for n, _ in located)  # each item's line is where it opens
+    origins = [(str(path), n) for n, _ in located]
+    with pytest.raises(InputError) as caught:
+        convert(records, origins=origins)
+    first, last = located[0][0], located[3][0]
+    assert [str(p) for p in caught.value.problems] == [f"{path}:{last}: id 'a' names a different text than at {path}:{first}"]
+    converted, report = convert(records[:3], origins=origins[:3])  # the same id repeating its text is grouped, as before
+    assert [c.id for c in converted] == ["a", "b"] and converted[0].source_ids == ["a", "a"] and report.records == 3
+
+
+def test_json_array_errors_name_their_line(tmp_path):
+    path = tmp_path / "src.json"
+    path.write_text('[\n {"id": "a"},\n {"id": "b"}\n {"id": "c"}\n]\n', encoding="utf-8")
+    with pytest.raises(InputError, match=rf"{path}:4: invalid JSON \(Expecting ',' delimiter\)"):
+        load_located(path)
+    path.write_text('{"id": "a"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="expected a JSON array"):
+        load_located(path)
+    path.write_text("[]\n", encoding="utf-8")
+    assert load_located(path) == []

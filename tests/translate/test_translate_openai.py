@@ -306,5 +306,5 @@ def test_rows_whose_labels_are_not_mapped_are_refused_with_their_lines(fake_open
     assert "zh.jsonl:1: SCNM labels are not mapped to zh: run `mmm label-map` first" in message
     assert f"zh.jsonl:3: duplicate id {rows[1]['id']!r} (first on line 2)" in message
     assert "zh.jsonl:4: labels are mapped to 'en', not to the target 'zh'" in message
-    assert "zh.jsonl:5: missing or non-string field(s): lang, dataset, input, output" in message
+    assert "zh.jsonl:5: missing field 'lang'; missing field 'dataset'; missing field 'input'; missing field 'output'" in message
     assert fake_openai.completion_calls == 0 and not files["out"].exists()

@@ -190,6 +190,24 @@ def test_each_kind_of_bad_row_fails_the_gate_naming_its_expectation(clean, root,
     assert results["success"] is False
 
 
+def test_the_split_gate_catches_a_near_duplicate_by_width_or_whitespace(clean, tmp_path):
+    train = read_jsonl(clean / "train.jsonl")
+    full_width = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}  # ASCII -> full-width forms, which NFKC folds back
+    originals = [next(r for r in train if r["lang"] == lang) for lang in ("ja", "en")]
+    near = []
+    for n, row in enumerate(originals, start=1):
+        text, instruct = row["input"].rsplit("/", 1)
+        spaced = " ".join(text.translate(full_width))  # every character apart, every ASCII one full-width
+        assert spaced != text
+        near.append({**row, "id": f"near-{n}", "input": f"{spaced}/{instruct}"})
+    write_jsonl(tmp_path / "test.jsonl", read_jsonl(clean / "test.jsonl") + near)
+    checks = {"split": {"files": {"train": str(clean / "train.jsonl"), "test": str(tmp_path / "test.jsonl")}, "suites": ["mmm_split"]}}
+    report = runner.run(config(checks, tmp_path, first_ids=10))
+    [failure] = report.failures
+    assert failure.rule == "split_disjoint" and failure.unexpected == 4, report.describe()
+    assert {ident.split(" ")[0] for ident in failure.first_ids} == {"near-1", "near-2", *(r["id"] for r in originals)}
+
+
 def test_cli_validate_fails_with_rule_count_and_ids(clean, root, tmp_path):
     rows = read_jsonl(clean / "train.jsonl")
     write_jsonl(tmp_path / "test.jsonl", rows[:3])
@@ -199,7 +217,7 @@ def test_cli_validate_fails_with_rule_count_and_ids(clean, root, tmp_path):
     result = CliRunner().invoke(app, ["validate", "--params", str(params)])
     assert result.exit_code == 1
     assert "validate: FAILED: 1 of 2 expectations hold" in result.output
-    assert "rule split_disjoint: expect_column_pair_values_to_be_disjoint_across_groups(text, source): 6 of" in result.output
+    assert "rule split_disjoint: expect_column_pair_values_to_be_disjoint_across_groups(text_key, source): 6 of" in result.output
     assert f"first ids: {rows[0]['id']} (train:1), {rows[1]['id']} (train:2)" in result.output
     assert json.loads((tmp_path / "m.json").read_text())["failed"] == 1
     missing = CliRunner().invoke(app, ["validate", "--params", str(tmp_path / "nope.yaml")])

@@ -151,7 +151,7 @@ def split(
     metrics: Path | None = typer.Option(None, help="the counts, JSON (default: split.metrics)"),
     params: Path = PARAMS,
 ) -> None:
-    """Split per language and sub-dataset: de-duplicate by text, seeded train of the size in params, rest test."""
+    """Split per language and sub-dataset: de-duplicate by text (NFKC, whitespace ignored), seeded train of the size in params, rest test."""
     from mmm.split import run
 
     cfg = config.load(params).split.with_flags(input=input_path, train=train, test=test, metrics=metrics)

@@ -25,8 +25,9 @@ def convert(
 
     cfg = config.load(params)
     tconer = cfg.tconer.with_flags(converted=out)
-    records = load_source(tconer.source_files, tconer.hub_id, tconer.hub_split, cfg.hub.allow_network, tconer.hub_revision)
-    result = run_convert(records, tconer.converted, tconer.convert_metrics, tconer.max_texts, tconer.seed)
+    records, origins = load_source(tconer.source_files, tconer.hub_id, tconer.hub_split, cfg.hub.allow_network,
+                                   tconer.hub_revision)
+    result = run_convert(records, tconer.converted, tconer.convert_metrics, tconer.max_texts, tconer.seed, origins)
     typer.echo(f"tconer convert: {result['records']} records -> {result['texts_written']} texts, "
                f"{result['pairs_kept']} pairs, problems {result['problems']}")
 

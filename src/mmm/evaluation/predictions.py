@@ -15,8 +15,9 @@ import polars as pl
 
 from mmm import registry
 from mmm.evaluation.algorithm1 import WHITESPACE
-from mmm.io import InputError, Problem, iter_jsonl
-from mmm.records import instruction_of
+from mmm.filters import non_string_suspects
+from mmm.io import InputError, Problem, check_bom, iter_jsonl
+from mmm.records import field_problems, instruction_of, type_problem
 
 FIELDS: tuple[str, ...] = ("id", "lang", "dataset", "input", "output", "prediction")
 # Optional: the training target the predict stage records (joint | text_only | word_only).
@@ -32,7 +33,9 @@ def read(path: str | Path) -> pl.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such predictions file")
-    frame = _fast_read(path)
+    data = path.read_bytes()
+    check_bom(path, data)  # the reader contract; UTF-8 is checked by polars, or by iter_jsonl when polars refuses
+    frame = _fast_read(data)
     lines: list[int] | None = None  # line number of each row, computed only when needed
     if frame is None:
         frame, lines = _careful_read(path)
@@ -56,14 +59,15 @@ def declared_targets(frame: pl.DataFrame) -> list[str]:
     return sorted(frame[TARGET_FIELD].drop_nulls().unique().to_list())
 
 
-def _fast_read(path: Path) -> pl.DataFrame | None:
-    """Polars' reader; ``None`` when the file needs the careful, line-numbered read."""
+def _fast_read(data: bytes) -> pl.DataFrame | None:
+    """Polars' reader; ``None`` when the file needs the careful, line-numbered read (which also
+    settles the values polars turned into strings: a number, boolean, array or object in a field)."""
     try:
-        frame = pl.read_ndjson(path, schema=SCHEMA)
+        frame = pl.read_ndjson(data, schema=SCHEMA)
     except (pl.exceptions.PolarsError, ValueError):
         return None
     has_null = frame.select(pl.any_horizontal(pl.col(FIELDS).is_null()).any()).item()
-    return None if has_null else frame
+    return None if has_null or non_string_suspects(frame, SCHEMA.names()).any() else frame
 
 
 def _row_lines(path: Path) -> list[int]:
@@ -81,10 +85,8 @@ def _careful_read(path: Path) -> tuple[pl.DataFrame, list[int]]:
             problems.append(obj)
         elif not isinstance(obj, dict):
             problems.append(Problem(str(path), number, f"expected a JSON object, got {type(obj).__name__}"))
-        elif bad := [name for name in FIELDS if not isinstance(obj.get(name), str)]:
-            problems.append(Problem(str(path), number, f"missing or non-string field(s): {', '.join(bad)}"))
-        elif not isinstance(obj.get(TARGET_FIELD, ""), str | None):
-            problems.append(Problem(str(path), number, f"field '{TARGET_FIELD}' must be a string"))
+        elif bad := [*field_problems(obj, FIELDS), *filter(None, [type_problem(TARGET_FIELD, obj.get(TARGET_FIELD))])]:
+            problems.append(Problem(str(path), number, "; ".join(bad)))
         else:
             for name in SCHEMA:
                 rows[name].append(obj.get(name))

@@ -7,7 +7,9 @@ record. Both are grouped by text, so there is one output record per distinct tex
 
 Nothing is silently altered: tokenised text (``classifier s ,``) is kept as it is; a pair whose
 entity does not occur verbatim in the text is dropped *and counted*; malformed answers are
-counted per reason. Every input record is accounted for in the report.
+counted per reason. Every input record is accounted for in the report. Ids must be strings, and
+one id may not name two different texts (the output would carry two texts under it): both are input
+errors naming the file and line of every such record.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmm.io import InputError, Problem
-from mmm.records import LABEL_FORBIDDEN
+from mmm.io import InputError, Problem, iter_jsonl, read_text
+from mmm.records import LABEL_FORBIDDEN, type_problem
 
 TEXT_PREFIX = "Text: "
 QUESTION_RE = re.compile(r"^What describes (?P<type>.+?) in the text\?$", re.DOTALL)
@@ -85,45 +87,103 @@ class ConversionReport:
         }
 
 
-def load_conversations(path: str | Path) -> list[dict]:
-    """Read a Pile-NER-type file: a JSON array (the published files) or JSONL."""
+def load_located(path: str | Path) -> list[tuple[int, Any]]:
+    """``(line, record)`` for every record of a Pile-NER-type file: a JSON array (the published files) or JSONL.
+
+    The reader contract holds (``mmm.io.decode_utf8``: no BOM, valid UTF-8); every invalid JSON line is listed.
+    """
     path = Path(path)
     if path.suffix.lower() == ".jsonl":
-        rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InputError([Problem(str(path), number, f"invalid JSON ({exc.msg})")]) from exc
-        return rows
+        located = list(iter_jsonl(path))
+        problems = [obj for _, obj in located if isinstance(obj, Problem)]
+        if problems:
+            raise InputError(problems)
+        return located
+    text = read_text(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return _array_items(text)
     except json.JSONDecodeError as exc:
         raise InputError([Problem(str(path), exc.lineno, f"invalid JSON ({exc.msg})")]) from exc
-    if not isinstance(data, list):
-        raise InputError([Problem(str(path), 1, "expected a JSON array of conversation records")])
-    return data
+    except TypeError:
+        raise InputError([Problem(str(path), 1, "expected a JSON array of conversation records")]) from None
 
 
-def convert(records: list[dict], report: ConversionReport | None = None) -> tuple[list[Converted], ConversionReport]:
-    """Group conversations by text and collect ``(type, entity)`` pairs in first-seen order."""
+def load_conversations(path: str | Path) -> list[dict]:
+    """The records of a Pile-NER-type file (``load_located`` without the lines)."""
+    return [record for _, record in load_located(path)]
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _array_items(text: str) -> list[tuple[int, Any]]:
+    """The items of a JSON array with the line each starts on; ``TypeError`` if ``text`` is valid JSON but no array."""
+    decoder = json.JSONDecoder()
+    pos = _SPACE.match(text).end()
+    if not text.startswith("[", pos):
+        json.loads(text)  # raises JSONDecodeError unless the text is some other JSON value
+        raise TypeError("not a JSON array")
+    items: list[tuple[int, Any]] = []
+    line, counted = 1, 0
+    pos = _SPACE.match(text, pos + 1).end()
+    closing = text.startswith("]", pos)
+    while not closing:
+        line, counted = line + text.count("\n", counted, pos), pos
+        value, end = decoder.raw_decode(text, pos)
+        items.append((line, value))
+        pos = _SPACE.match(text, end).end()
+        closing = text.startswith("]", pos)
+        if not closing:
+            if not text.startswith(",", pos):
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+            pos = _SPACE.match(text, pos + 1).end()
+    if _SPACE.match(text, pos + 1).end() != len(text):
+        raise json.JSONDecodeError("Extra data", text, pos + 1)
+    return items
+
+
+def convert(
+    records: list[dict],
+    report: ConversionReport | None = None,
+    origins: list[tuple[str, int]] | None = None,
+) -> tuple[list[Converted], ConversionReport]:
+    """Group conversations by text and collect ``(type, entity)`` pairs in first-seen order.
+
+    ``origins`` holds each record's ``(file, line)`` (hub rows: ``(id[split], row)``) for errors. An id
+    that is not a string, or one id given to two different texts, raises ``InputError`` naming every such
+    record (and the line of the other text); the same id repeating the same text is grouped as usual.
+    """
     report = report or ConversionReport()
+    origins = origins or [("record", index + 1) for index in range(len(records))]
     by_text: dict[str, Converted] = {}
+    text_of_id: dict[str, tuple[str, int]] = {}  # explicit id -> (its first text, that record's index)
+    problems: list[Problem] = []
     for index, record in enumerate(records):
         report.records += 1
-        rid = str(record.get("id", f"record-{index + 1}")) if isinstance(record, dict) else f"record-{index + 1}"
+        given = record.get("id") if isinstance(record, dict) else None
+        if (wrong := type_problem("id", given)) is not None:
+            problems.append(Problem(*origins[index], wrong))
+            continue
+        rid = given if given is not None else f"record-{index + 1}"
         turns = record.get("conversations") if isinstance(record, dict) else None
         text = _text_of(turns)
         if text is None:
             report.records_without_text += 1
             report.note("no_text_turn", rid)
             continue
+        if given is not None:
+            first_text, first = text_of_id.setdefault(rid, (text, index))
+            if first_text != text:
+                where = "{}:{}".format(*origins[first])
+                problems.append(Problem(*origins[index], f"id {rid!r} names a different text than at {where}"))
+                continue
         item = by_text.get(text)
         if item is None:
             item = by_text[text] = Converted(id=rid, text=text)
         item.source_ids.append(rid)
         _collect_pairs(item, turns, rid, report)
+    if problems:
+        raise InputError(problems)
     converted = list(by_text.values())
     report.texts = len(converted)
     report.pairs_kept = sum(len(c.pairs) for c in converted)

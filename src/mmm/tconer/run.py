@@ -12,27 +12,43 @@ from mmm import offline, publish, runlog
 from mmm.errors import DataError, IncompleteRun
 from mmm.io import read_rows, write_json, write_jsonl
 from mmm.llm import LLMConfig, pending
-from mmm.tconer.convert import ConversionReport, convert, load_conversations
+from mmm.tconer.convert import ConversionReport, convert, load_located
 from mmm.tconer.label import LabelRules, Overrides, label_rows
 
 log = logging.getLogger(__name__)
 
 
-def load_source(files: list, hub_id: str | None, hub_split: str, allow_network: bool,
-                hub_revision: str | None = None) -> list[dict]:
-    """Pile-NER-type conversation records from local files and/or a hub id (e.g. Universal-NER/Pile-NER-type)."""
-    records = [r for path in files for r in load_conversations(path)]
+def load_source(
+    files: list, hub_id: str | None, hub_split: str, allow_network: bool, hub_revision: str | None = None
+) -> tuple[list[dict], list[tuple[str, int]]]:
+    """Pile-NER-type conversation records from local files and/or a hub id (e.g. Universal-NER/Pile-NER-type),
+    with where each came from: ``(file, line)``, or ``(hub_id[split], row)`` for hub rows (1-based)."""
+    records: list[dict] = []
+    origins: list[tuple[str, int]] = []
+    for path in files:
+        for line, record in load_located(path):
+            records.append(record)
+            origins.append((str(path), line))
     if hub_id:
         offline.allow_hub(allow_network)
         import datasets
 
-        records += [dict(row) for row in datasets.load_dataset(hub_id, split=hub_split, revision=hub_revision)]
-    return records
+        for row, record in enumerate(datasets.load_dataset(hub_id, split=hub_split, revision=hub_revision), start=1):
+            records.append(dict(record))
+            origins.append((f"{hub_id}@{hub_revision}[{hub_split}]", row))
+    return records, origins
 
 
-def run_convert(records: list[dict], out: str | Path, metrics_path: str | Path, max_texts: int | None, seed: int) -> dict:
+def run_convert(
+    records: list[dict],
+    out: str | Path,
+    metrics_path: str | Path,
+    max_texts: int | None,
+    seed: int,
+    origins: list[tuple[str, int]] | None = None,
+) -> dict:
     """Convert, optionally keep a seeded sample of ``max_texts`` texts (the paper translated 10,000), write outputs."""
-    converted, report = convert(records, ConversionReport())
+    converted, report = convert(records, ConversionReport(), origins)
     if max_texts is not None and len(converted) > max_texts:
         keep = set(random.Random(seed).sample(range(len(converted)), max_texts))
         converted = [c for i, c in enumerate(converted) if i in keep]

@@ -114,7 +114,7 @@ class ColumnPairValuesDisjointAcrossGroups(ColumnPairMapMetricProvider):
 
 
 class ExpectColumnPairValuesToBeDisjointAcrossGroups(ColumnPairMapExpectation):
-    """No value of ``column_A`` (e.g. the text) occurs in more than one group of ``column_B`` (e.g. train, test)."""
+    """No value of ``column_A`` (e.g. ``text_key``) occurs in more than one group of ``column_B`` (e.g. train, test)."""
 
     ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = "neither"
 

@@ -9,7 +9,8 @@ Every expectation carries ``meta.rule``, the data-quality rule it enforces, whic
 prints on failure. Every suite carries ``meta.view``, the frame it runs on:
 
 ``records``   one row per record: ``id lang dataset input output`` plus parsed ``text``,
-              ``text_label`` and the row's ``source`` (file key) and ``line``.
+              ``text_label``, ``text_key`` (``records.text_key`` of the text: the leakage key) and
+              the row's ``source`` (file key) and ``line``.
 ``entities``  one row per entity of a parsed record (TCREE: head and tail): ``id lang dataset
               text label entity source line``.
 """
@@ -36,7 +37,7 @@ RULES: dict[str, str] = {
     "residual_japanese": "no Japanese left in English or Chinese rows",
     "label_inventory": "text- and word-level labels are in the dataset's inventory for the language",
     "entity_in_text": "every entity occurs verbatim in its text",
-    "split_disjoint": "no text is in both train and test",
+    "split_disjoint": "no text is in both train and test (compared by text_key: NFKC, whitespace removed)",
 }
 VIEWS: tuple[str, ...] = ("records", "entities")
 RECORDS_SUITE, ENTITIES_SUITE, SPLIT_SUITE = "mmm_records", "mmm_entities", "mmm_split"
@@ -126,7 +127,8 @@ def split_suite() -> gx.ExpectationSuite:
             "not_empty",
         ),
         _with_rule(
-            custom.ExpectColumnPairValuesToBeDisjointAcrossGroups(column_A="text", column_B="source"), "split_disjoint"
+            custom.ExpectColumnPairValuesToBeDisjointAcrossGroups(column_A="text_key", column_B="source"),
+            "split_disjoint",
         ),
     ]
     return gx.ExpectationSuite(name=SPLIT_SUITE, expectations=items, meta={"view": "records"})

@@ -38,11 +38,17 @@ def read_sources(files: Mapping[str, str | Path]) -> pl.DataFrame:
 
 
 def build(files: Mapping[str, str | Path], views: set[str]) -> dict[str, pd.DataFrame]:
-    """The requested views (``records``, ``entities``) over ``files``, as pandas frames."""
+    """The requested views (``records``, ``entities``) over ``files``, as pandas frames.
+
+    ``records`` carries ``text_key``, the text as compared for train/test leakage (``records.text_key``:
+    NFKC, whitespace removed), so the split gate catches near-duplicates the split itself drops.
+    """
     parsed = filters.parse(read_sources(files))
     out: dict[str, pd.DataFrame] = {}
     if "records" in views:
-        out["records"] = parsed.select(*RECORD_FIELDS, "text", "text_label", "source", "line").to_pandas()
+        out["records"] = parsed.select(
+            *RECORD_FIELDS, "text", "text_label", "source", "line", text_key=filters.text_key_expr(pl.col("text"))
+        ).to_pandas()
     if "entities" in views:
         out["entities"] = filters.entity_rows(parsed, keep=_KEEP).drop("_row").to_pandas()
     unknown = views - {"records", "entities"}
