@@ -45,8 +45,9 @@ def copy_project(root: Path, dest: Path, stages: Iterable[str] | None = None) ->
 
 def seed_training_inputs(project: Path, model_dir: Path, **updates: dict) -> tuple[list[dict], dict]:
     """Inputs of a split -> train -> predict copy: the tiny model as the base, a small mix (SCNM, TCREE,
-    TCONER in three languages) as the released dataset, a passed validation gate (its stage is not
-    in the copy), and params that train for 3 steps. ``updates`` (section -> values) go on top.
+    TCONER in three languages) as the released dataset, and params that train for 3 steps. The validate
+    stage is not in such a copy: the gate file train and predict depend on is a placeholder and their
+    gate checks are off (``gate: null``) unless ``updates`` (section -> values, on top) turn them on.
     Returns the mix and the params written."""
     from tiny_model import sample_records, sample_tconer
 
@@ -55,10 +56,11 @@ def seed_training_inputs(project: Path, model_dir: Path, **updates: dict) -> tup
     (project / "data" / "processed").mkdir(parents=True)
     (project / "data" / "processed" / "mmm.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in mix), encoding="utf-8")
-    (project / "metrics").mkdir()
-    (project / "metrics" / "validate.json").write_text('{"failed": 0}\n')
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    params["train"].update(base_model="models/base/tiny", method="full", max_steps=3, learning_rate=1e-2, threads=1)
+    (project / params["validate"]["gate"]).write_text('{"passed": false, "files": {}}\n')  # never read: gate: null
+    params["train"].update(base_model="models/base/tiny", method="full", max_steps=3, learning_rate=1e-2, threads=1,
+                           gate=None)
+    params["predict"].update(gate=None)
     for section, values in updates.items():
         params[section].update(values)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")

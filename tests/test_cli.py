@@ -169,3 +169,57 @@ def test_every_reader_names_a_bom_and_invalid_utf8_in_one_line(command, tmp_path
     path.write_bytes(b"".join(lines))
     column = lines[1].index(b"\xff") + 1
     assert _errors(_invoke_on(command, path, tmp_path)) == [f"error: {path}:2: invalid UTF-8 (byte 0xff at column {column})"]
+
+
+# ----------------------------------------------------------------------------- silent wrong configuration
+
+def _seed_float(p: dict) -> None:
+    p["split"]["seed"] = 42.0
+
+
+def _seed_text(p: dict) -> None:
+    p["split"]["seed"] = "abc"
+
+
+def _renamed(section: str, old: str, new: str):
+    def change(p: dict) -> None:
+        p[section][new] = p[section].pop(old)
+    return change
+
+
+# issue 14, point 5: wrong configuration that would otherwise run silently; (change, stage command, error lines)
+SILENT = {
+    "seed_float": (_seed_float, "split", ["split.seed: Input should be a valid integer, got 42.0"]),
+    "seed_text": (_seed_text, "split", ["split.seed: Input should be a valid integer, got 'abc'"]),
+    "validate_unknown": (lambda p: p["validate"].update(first_id=5), "validate", ["validate.first_id: unknown key (a typo?)"]),
+    "assemble_unknown": (lambda p: p["assemble"].update(item=["ja"]), "assemble", ["assemble.item: unknown key (a typo?)"]),
+    "label_map_unknown": (lambda p: p["label_map"].update(out_dirs="x"), "label-map",
+                          ["label_map.out_dirs: unknown key (a typo?)"]),
+    "label_map_typo": (_renamed("label_map", "out_dir", "outdir"), "label-map",
+                       ["label_map.out_dir: missing (params.yaml sets every key; copy it from the repository's params.yaml)",
+                        "label_map.outdir: unknown key (a typo?)"]),
+    "no_split": (lambda p: p.pop("split"), "split",
+                 ["split: missing (params.yaml sets every key; copy it from the repository's params.yaml)"]),
+    "no_label_map": (lambda p: p.pop("label_map"), "label-map",
+                     ["label_map: missing (params.yaml sets every key; copy it from the repository's params.yaml)"]),
+    "items_string": (lambda p: p["assemble"].update(items="ja"), "assemble",
+                     ["assemble.items: Input should be a valid list, got 'ja'"]),
+}
+
+
+@pytest.mark.parametrize("case", list(SILENT))
+def test_silent_wrong_configuration_is_refused_naming_the_key(tmp_path, root, case):
+    """`mmm params check` and the stage's own command exit 1 with one line per problem, each naming its key."""
+    import yaml
+
+    from mmm import config
+
+    change, stage, problems = SILENT[case]
+    data = config.read_yaml(root / "params.yaml")
+    change(data)
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    for command in (["params", "check"], [stage]):
+        result = runner.invoke(app, [*command, "--params", str(bad)])
+        assert result.exit_code == 1, (command, result.output)
+        assert result.output.splitlines() == [f"error: {bad}: {problem}" for problem in problems], (command, result.output)

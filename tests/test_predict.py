@@ -26,7 +26,7 @@ def memorise(base: Path, out: Path, rows: list[dict], target: str = "joint", ste
     threads = torch.get_num_threads()
     train_file = out.parent / f"{out.name}.jsonl"
     train_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    cfg = make("train", base_model=str(base), target=target, method="full", epochs=1000, max_steps=steps,
+    cfg = make("train", gate=None, base_model=str(base), target=target, method="full", epochs=1000, max_steps=steps,
                       learning_rate=1e-2, per_device_batch_size=len(rows), lr_scheduler="constant_with_warmup",
                       warmup_ratio=0.0, save_dtype="float32", threads=1)
     try:
@@ -60,7 +60,7 @@ def test_predict_reproduces_what_training_taught(tmp_path, memorised):
     model, rows = memorised
     from accelerate.state import PartialState
 
-    metrics = run(make("predict", model=str(model), batch_size=2, max_new_tokens=80), write(tmp_path / "test.jsonl", rows),
+    metrics = run(make("predict", gate=None, model=str(model), batch_size=2, max_new_tokens=80), write(tmp_path / "test.jsonl", rows),
                   tmp_path / "predictions.jsonl", tmp_path / "predict.json", log_dir=tmp_path / "logs")
     PartialState._reset_state()
     predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
@@ -84,7 +84,7 @@ def test_predicting_twice_writes_the_same_bytes(tmp_path, memorised):
     test = write(tmp_path / "test.jsonl", sample_records()[::30] + rows)
     outputs = []
     for name in ("first", "second"):
-        run(make("predict", model=str(model), batch_size=3, max_new_tokens=12, threads=1), test,
+        run(make("predict", gate=None, model=str(model), batch_size=3, max_new_tokens=12, threads=1), test,
             tmp_path / f"{name}.jsonl", tmp_path / f"{name}.json")
         PartialState._reset_state()
         outputs.append([(tmp_path / f"{name}.{ext}").read_bytes() for ext in ("jsonl", "json")])

@@ -39,7 +39,7 @@ def paths_in(tmp: Path, train_file: Path) -> Paths:
 
 def test_full_fine_tune_saves_a_plain_reloadable_safetensors_model(tmp_path, tiny_model_dir):  # noqa: F811
     rows = sample_records()[:12]
-    cfg = make("train", base_model=str(tiny_model_dir), method="full", epochs=2, max_steps=6, learning_rate=3e-3,
+    cfg = make("train", gate=None, base_model=str(tiny_model_dir), method="full", epochs=2, max_steps=6, learning_rate=3e-3,
                       per_device_batch_size=4, gradient_accumulation_steps=2, save_dtype="bfloat16")
     paths = paths_in(tmp_path, write_rows(tmp_path / "train.jsonl", rows))
     metrics = train(cfg, paths, log_dir=tmp_path / "logs")
@@ -88,7 +88,7 @@ def test_lora_is_merged_and_learns(tmp_path, tiny_model_dir):  # noqa: F811
     from transformers import AutoModelForCausalLM
 
     rows = sample_records()[:4]
-    cfg = make("train", base_model=str(tiny_model_dir), method="lora", epochs=100, max_steps=12, learning_rate=2e-2,
+    cfg = make("train", gate=None, base_model=str(tiny_model_dir), method="lora", epochs=100, max_steps=12, learning_rate=2e-2,
                       per_device_batch_size=4, save_dtype="float32", lr_scheduler="constant_with_warmup",
                       warmup_ratio=0.0, gradient_checkpointing=True)
     paths = paths_in(tmp_path, write_rows(tmp_path / "train.jsonl", rows))
@@ -112,7 +112,7 @@ def test_training_twice_writes_the_same_bytes(tmp_path, tiny_model_dir):  # noqa
     from accelerate.state import AcceleratorState, GradientState
 
     train_file = write_rows(tmp_path / "train.jsonl", sample_records()[:8])
-    cfg = make("train", base_model=str(tiny_model_dir), method="lora", epochs=2, max_steps=3, learning_rate=1e-2,
+    cfg = make("train", gate=None, base_model=str(tiny_model_dir), method="lora", epochs=2, max_steps=3, learning_rate=1e-2,
                       per_device_batch_size=4, save_dtype="bfloat16", threads=1)  # LoRA dropout draws random numbers
     runs = []
     for name in ("first", "second"):
@@ -132,7 +132,7 @@ def test_training_twice_writes_the_same_bytes(tmp_path, tiny_model_dir):  # noqa
 
 def test_too_long_examples_are_skipped_and_counted(tmp_path, tiny_model_dir):  # noqa: F811
     rows = sample_records()[:8]
-    cfg = make("train", base_model=str(tiny_model_dir), method="full", max_steps=1, max_length=60, save_dtype="float32")
+    cfg = make("train", gate=None, base_model=str(tiny_model_dir), method="full", max_steps=1, max_length=60, save_dtype="float32")
     metrics = train(cfg, paths_in(tmp_path, write_rows(tmp_path / "train.jsonl", rows)))
     assert 0 < metrics["skipped_too_long"] < len(rows)
 
@@ -145,7 +145,7 @@ def test_a_failed_run_keeps_the_previous_model(tmp_path, tiny_model_dir):  # noq
     from mmm.io import InputError
 
     with pytest.raises(InputError, match="train.jsonl:1"):
-        train(make("train", base_model=str(tiny_model_dir), max_steps=1), paths_in(tmp_path, bad))
+        train(make("train", gate=None, base_model=str(tiny_model_dir), max_steps=1), paths_in(tmp_path, bad))
     assert (out / "keep.txt").read_text() == "previous model"
 
 
@@ -203,8 +203,8 @@ def test_two_cpu_processes_train_together(tmp_path, tiny_model_dir):  # noqa: F8
     """torchrun gives accelerate a gloo world of 2 CPU processes; both must do work, loss must fall."""
     rows = sample_records()[:16]
     train_file = write_rows(tmp_path / "train.jsonl", rows)
-    params = write_params(tmp_path / "params.yaml", logs={"dir": str(tmp_path / "logs")}, train={
-        "base_model": str(tiny_model_dir), "method": "full", "epochs": 50, "max_steps": 12, "learning_rate": 1e-2,
+    params = write_params(tmp_path / "params.yaml", logs={"dir": str(tmp_path / "logs")}, predict={"gate": None}, train={
+        "gate": None, "base_model": str(tiny_model_dir), "method": "full", "epochs": 50, "max_steps": 12, "learning_rate": 1e-2,
         "per_device_batch_size": 4, "gradient_accumulation_steps": 1, "save_dtype": "float32",
         "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.0,
         "metrics": str(tmp_path / "train.json"), "curve": str(tmp_path / "loss.csv"), "plot": str(tmp_path / "loss.png")})
@@ -228,7 +228,7 @@ def test_two_cpu_processes_train_together(tmp_path, tiny_model_dir):  # noqa: F8
     # prediction shards the rows over the same 2-process world and rank 0 writes them all, in order
     test_rows = sample_records()[100:107]
     test_file = write_rows(tmp_path / "test.jsonl", test_rows)
-    write_params(params, logs={"dir": str(tmp_path / "logs")}, predict={"batch_size": 2, "max_new_tokens": 4, "max_rows_per_cell": None})
+    write_params(params, logs={"dir": str(tmp_path / "logs")}, predict={"gate": None, "batch_size": 2, "max_new_tokens": 4, "max_rows_per_cell": None})
     run_group([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mmm.cli", "predict", "--params", str(params),
                str(test_file), "--model-dir", str(tmp_path / "model"), "--out", str(tmp_path / "predictions.jsonl"),
                "--metrics", str(tmp_path / "predict.json")], env)

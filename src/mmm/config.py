@@ -331,6 +331,7 @@ class ValidateConfig(Section):
     reports: OutPath
     data_docs: OutPath
     metrics: OutPath
+    gate: OutPath  # {"passed": bool, "files": {path: sha256}}: what train and predict check before they start
     checks: dict[str, ValidateCheck] = Field(min_length=1)
 
 
@@ -405,6 +406,7 @@ class TrainConfig(Section):
     save_dtype: Dtype
     seed: StrictInt
     threads: StrictInt | None = Field(ge=1)
+    gate: InPath | None  # validate.gate (null: no check, for training on files outside the pipeline)
     train_file: InPath
     out: OutPath
     metrics: OutPath
@@ -413,7 +415,7 @@ class TrainConfig(Section):
 
     def to_params(self) -> dict[str, Any]:
         """The training settings as plain data for the model card (file locations left out)."""
-        return self.model_dump(mode="json", exclude={"train_file", "out", "metrics", "curve", "plot"})
+        return self.model_dump(mode="json", exclude={"gate", "train_file", "out", "metrics", "curve", "plot"})
 
 
 class PredictConfig(Section):
@@ -425,6 +427,7 @@ class PredictConfig(Section):
     seed: StrictInt
     dtype: Dtype
     threads: StrictInt | None = Field(ge=1)
+    gate: InPath | None  # validate.gate (null: no check, for predicting on files outside the pipeline)
     test: InPath
     out: OutPath
     metrics: OutPath
@@ -474,14 +477,19 @@ class Params(Section):
         return self.validate_
 
     @model_validator(mode="after")
-    def _raw_files_are_tracked(self) -> "Params":
-        """Local raw files must sit under ``ingest.raw_dir``: DVC tracks that folder (a list param cannot be a dep)."""
+    def _cross_section_rules(self) -> "Params":
+        """Local raw files must sit under ``ingest.raw_dir`` (DVC tracks that folder: a list param cannot be a
+        dep); train and predict check the gate file validate writes (their DVC dep); assemble.items are filter items."""
         raw = self.ingest.raw_dir
         listed = [("ingest.files", p) for p in self.ingest.files] + [("tconer.source_files", p) for p in self.tconer.source_files]
         listed += [(f"ingest.hub.{i}.path", s.path) for i, s in enumerate(self.ingest.hub) if s.path is not None]
         listed += [("ingest.sample_dir", self.ingest.sample_dir)]
         outside = [f"{key}: {path} is not inside ingest.raw_dir ({raw})" for key, path in listed
                    if raw != path and raw not in path.parents]
+        outside += [f"{key}: {gate} is not validate.gate ({self.validate_.gate}), the file dvc.yaml makes the stage "
+                    "depend on (or null: no check)"
+                    for key, gate in (("train.gate", self.train.gate), ("predict.gate", self.predict.gate))
+                    if gate is not None and gate != self.validate_.gate]
         unknown = [name for name in self.assemble.items if name not in self.filter.items]
         if unknown:
             outside.append(f"assemble.items: {', '.join(unknown)} not in filter.items ({', '.join(self.filter.items)})")

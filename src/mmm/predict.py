@@ -35,6 +35,7 @@ from mmm.modeling.sequence import dataset_for_task, encode_prompt, parse_predict
 from mmm.modeling.world import cpu_world
 from mmm.records import FormatError, format_input, split_input
 from mmm.split import rank_key
+from mmm.validation import gate
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,10 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
     """Predict the (capped) test set; rank 0 writes predictions and metrics.
 
     Returns, on rank 0, the metrics written plus ``telemetry`` (times and throughput, also
-    written to the run log in ``log_dir``) and its ``new_tokens_per_s`` for the summary line."""
+    written to the run log in ``log_dir``) and its ``new_tokens_per_s`` for the summary line. Refuses to start
+    (``GateError``), before the model loads, unless the validation gate ``cfg.gate`` passed ``test_path`` as it is now."""
     publish.check_distinct({"out": Path(out_path), "metrics": Path(metrics_path)}, [Path(test_path)])
+    gate.require(cfg.gate, test_path, "predict")
     with reproducible(cfg.seed, cfg.threads):
         return _run(cfg, test_path, out_path, metrics_path, log_dir)
 

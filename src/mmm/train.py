@@ -42,6 +42,7 @@ from mmm.modeling.loading import (
 from mmm.modeling.sequence import IGNORE_INDEX, Example, encode_example
 from mmm.modeling.world import cpu_world
 from mmm.records import Sample
+from mmm.validation import gate
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,10 @@ def train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None = None) -> 
 
     Returns, on the main process, the metrics written plus ``telemetry`` (times and throughput,
     also written to the run log in ``log_dir``) and its ``tokens_per_s`` for the summary line;
-    ``{}`` on the others."""
+    ``{}`` on the others. Refuses to start (``GateError``), before any model loads, unless the validation
+    gate ``cfg.gate`` passed ``paths.train`` as it is now."""
     publish.check_distinct(paths.outputs(), [paths.train, Path(cfg.base_model)], folders=["model"])
+    gate.require(cfg.gate, paths.train, "train")
     with reproducible(cfg.seed, cfg.threads):
         return _train(cfg, paths, log_dir)
 

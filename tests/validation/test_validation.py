@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -45,7 +46,14 @@ def clean(tmp_path_factory, sample_dir):
 def config(checks: dict, out: Path, first_ids: int = 5) -> runner.ValidateConfig:
     """The repository's validate section over ``checks``, writing under ``out``."""
     return make("validate", result_format="SUMMARY", first_ids=first_ids, checks=checks, reports=out / "reports",
-                data_docs=out / "reports" / "data_docs", metrics=out / "validate.json")
+                data_docs=out / "reports" / "data_docs", metrics=out / "validate.json", gate=out / "gate.json")
+
+
+def gated(out: Path, **validate: object) -> dict:
+    """``write_params`` sections for a validate run writing under ``out`` (train and predict check its gate)."""
+    gate = str(out / "gate.json")
+    return {"validate": {"reports": str(out / "r"), "data_docs": str(out / "docs"), "metrics": str(out / "m.json"),
+                         "gate": gate, **validate}, "train": {"gate": gate}, "predict": {"gate": gate}}
 
 
 def test_stored_suites_are_exactly_what_the_builder_makes(root):
@@ -108,9 +116,14 @@ def test_the_clean_sample_passes_and_writes_reports(clean, root, tmp_path):
     metrics = json.loads((tmp_path / "validate.json").read_text())
     assert metrics["failed"] == 0 and metrics["checks"]["dataset"] == {"rows": 756, "expectations": 55, "failed": 0}
     assert sorted(p.relative_to(root) for p in (root / "gx").rglob("*")) == before, "a run must not write into gx/"
-    first = (tmp_path / "reports" / "results.json").read_bytes()
+    gate = json.loads((tmp_path / "gate.json").read_text(encoding="utf-8"))
+    relative = {name: Path(os.path.relpath(clean / name, tmp_path)).as_posix() for name in ("mmm.jsonl", "train.jsonl", "test.jsonl")}
+    assert gate == {"passed": True, "files": {relative[name]: hashlib.sha256((clean / name).read_bytes()).hexdigest()
+                                              for name in sorted(relative)}}
+    first = [(tmp_path / name).read_bytes() for name in ("reports/results.json", "gate.json")]
     runner.run(config(checks, tmp_path))
-    assert (tmp_path / "reports" / "results.json").read_bytes() == first  # the same data, the same file (a DVC output)
+    # the same data, the same files (DVC outputs)
+    assert [(tmp_path / name).read_bytes() for name in ("reports/results.json", "gate.json")] == first
 
 
 RECORDS, ENTITIES = "mmm_records", "mmm_entities"
@@ -188,6 +201,8 @@ def test_each_kind_of_bad_row_fails_the_gate_naming_its_expectation(clean, root,
     assert split.unexpected == 2 and {i.split(" ")[0] for i in split.first_ids} == {train[0]["id"], "leak-1"}
     results = json.loads((tmp_path / "reports" / "results.json").read_text(encoding="utf-8"))
     assert results["success"] is False
+    gate = json.loads((tmp_path / "gate.json").read_text(encoding="utf-8"))
+    assert gate["passed"] is False and set(gate["files"]) == {"mmm.jsonl", "test.jsonl", os.path.relpath(clean / "train.jsonl", tmp_path)}
 
 
 def test_the_split_gate_catches_a_near_duplicate_by_width_or_whitespace(clean, tmp_path):
@@ -212,14 +227,14 @@ def test_cli_validate_fails_with_rule_count_and_ids(clean, root, tmp_path):
     rows = read_jsonl(clean / "train.jsonl")
     write_jsonl(tmp_path / "test.jsonl", rows[:3])
     checks = {"split": {"files": {"train": str(clean / "train.jsonl"), "test": str(tmp_path / "test.jsonl")}, "suites": ["mmm_split"]}}
-    params = write_params(tmp_path / "params.yaml", validate={"first_ids": 2, "checks": checks, "reports": str(tmp_path / "r"),
-                                                              "data_docs": str(tmp_path / "docs"), "metrics": str(tmp_path / "m.json")})
+    params = write_params(tmp_path / "params.yaml", **gated(tmp_path, first_ids=2, checks=checks))
     result = CliRunner().invoke(app, ["validate", "--params", str(params)])
     assert result.exit_code == 1
     assert "validate: FAILED: 1 of 2 expectations hold" in result.output
     assert "rule split_disjoint: expect_column_pair_values_to_be_disjoint_across_groups(text_key, source): 6 of" in result.output
     assert f"first ids: {rows[0]['id']} (train:1), {rows[1]['id']} (train:2)" in result.output
     assert json.loads((tmp_path / "m.json").read_text())["failed"] == 1
+    assert json.loads((tmp_path / "gate.json").read_text())["passed"] is False  # and still exit 1
     missing = CliRunner().invoke(app, ["validate", "--params", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 1 and "Traceback" not in missing.output
     assert f"error: {tmp_path / 'nope.yaml'}: no such params file" in missing.output
@@ -248,8 +263,9 @@ def test_an_expectation_that_raised_counts_as_a_failure_with_its_message():
 
 def test_a_missing_data_file_is_a_clean_error(root, tmp_path):
     checks = {"d": {"files": {"mmm": str(tmp_path / "absent.jsonl")}, "suites": ["mmm_records"]}}
-    params = write_params(tmp_path / "params.yaml", validate={"checks": checks, "reports": str(tmp_path / "r"),
-                                                              "data_docs": str(tmp_path / "docs"), "metrics": str(tmp_path / "m.json")})
+    (tmp_path / "gate.json").write_text('{"passed": true, "files": {}}\n')  # left by an earlier run
+    params = write_params(tmp_path / "params.yaml", **gated(tmp_path, checks=checks))
     result = CliRunner().invoke(app, ["validate", "--params", str(params)])
     assert result.exit_code == 1
     assert f"error: {tmp_path / 'absent.jsonl'} (source 'mmm') does not exist" in result.output
+    assert not (tmp_path / "gate.json").exists()  # removed before the checks: a run that stops leaves no gate

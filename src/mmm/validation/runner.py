@@ -20,6 +20,7 @@ from typing import Any
 from mmm.config import ValidateConfig
 from mmm.errors import MMMError
 from mmm.io import write_json
+from mmm.validation import gate
 from mmm.validation import suites as suites_mod
 from mmm.validation import views
 
@@ -219,9 +220,15 @@ def _outcome(check: str, suite: str, item: dict[str, Any], first_ids: int) -> Ou
 
 def run(config: ValidateConfig) -> Report:
     """Validate every check; write ``results.json`` under ``config.reports``, the data docs under
-    ``config.data_docs`` (they carry run times, so they are not a DVC output) and the metrics."""
+    ``config.data_docs`` (they carry run times, so they are not a DVC output), the metrics and the gate record.
+
+    The old gate record goes first, so a run that stops early leaves none; the new one says whether every
+    expectation held and holds the sha256 of every file checked, taken before the checks read them."""
+    gate.clear(config.gate)
     gx = _gx()
     loaded = load_suites(config.gx_dir, {name for check in config.checks.values() for name in check.suites})
+    checked = [Path(path) for check in config.checks.values() for path in check.files.values()]
+    digests = gate.record(config.gate, [path for path in checked if path.is_file()])  # a missing one fails below
     reports_dir = Path(config.reports)
     docs_dir = Path(config.data_docs)
     if docs_dir.exists():
@@ -262,6 +269,7 @@ def run(config: ValidateConfig) -> Report:
     context.build_data_docs(site_names=[DOCS_SITE])
     write_json(reports_dir / "results.json", {"success": report.success, "checks": documents})
     write_json(config.metrics, report.metrics())
+    gate.write(config.gate, report.success, digests)
     return report
 
 
