@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmm import publish
 from mmm.config import ValidateConfig
 from mmm.errors import MMMError
 from mmm.io import write_json
@@ -223,11 +224,14 @@ def run(config: ValidateConfig) -> Report:
     ``config.data_docs`` (they carry run times, so they are not a DVC output), the metrics and the gate record.
 
     The old gate record goes first, so a run that stops early leaves none; the new one says whether every
-    expectation held and holds the sha256 of every file checked, taken before the checks read them."""
+    expectation held and holds the sha256 of every file checked, taken before the checks read them. The
+    results, metrics and record are published as one set (``mmm.publish``)."""
+    checked = [Path(path) for check in config.checks.values() for path in check.files.values()]
+    publish.check_distinct({"results": Path(config.reports) / "results.json", "metrics": Path(config.metrics),
+                            "gate": Path(config.gate)}, checked)
     gate.clear(config.gate)
     gx = _gx()
     loaded = load_suites(config.gx_dir, {name for check in config.checks.values() for name in check.suites})
-    checked = [Path(path) for check in config.checks.values() for path in check.files.values()]
     digests = gate.record(config.gate, [path for path in checked if path.is_file()])  # a missing one fails below
     reports_dir = Path(config.reports)
     docs_dir = Path(config.data_docs)
@@ -267,9 +271,11 @@ def run(config: ValidateConfig) -> Report:
             documents.setdefault(check_name, {})[name] = document
             report.outcomes.extend(_outcome(check_name, name, item, config.first_ids) for item in document["results"])
     context.build_data_docs(site_names=[DOCS_SITE])
-    write_json(reports_dir / "results.json", {"success": report.success, "checks": documents})
-    write_json(config.metrics, report.metrics())
-    gate.write(config.gate, report.success, digests)
+    targets = {"results": reports_dir / "results.json", "metrics": config.metrics, "gate": config.gate}
+    with publish.outputs(targets, inputs=checked) as out:
+        write_json(out["results"], {"success": report.success, "checks": documents})
+        write_json(out["metrics"], report.metrics())
+        gate.write(out["gate"], report.success, digests)
     return report
 
 
