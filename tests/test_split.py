@@ -193,3 +193,25 @@ def test_near_duplicates_by_width_or_whitespace_are_one_text():
     key = lambda r: text_key(split_input(r["input"], "TCONER")[0])  # noqa: E731
     assert not {key(r) for r in result.train} & {key(r) for r in result.test}
     assert sum(c.test_text_in_train for c in result.cells.values()) > 0
+
+
+def test_leakage_keep_leaves_a_text_trained_in_another_cell_in_test_and_counts_it():
+    """The paper's Table 4 counts every non-train row; ``keep`` does too, and the overlap is still reported."""
+    rows = []
+    for i in range(40):
+        text = f"Shared text number {i} about music./NER"
+        rows.append({"id": f"t{i}", "lang": "en", "dataset": "TCONER", "input": text, "output": "music/NER/"})
+        rows.append({"id": f"u{i}", "lang": "ja", "dataset": "TCONER", "input": text, "output": "music/NER/"})
+    drop = split_records(rows, make("split", train_size=10, max_train_fraction=0.6, leakage="drop"))
+    keep = split_records(rows, make("split", train_size=10, max_train_fraction=0.6, leakage="keep"))
+    overlap = sum(c.test_text_in_train for c in keep.cells.values())
+    assert overlap == sum(c.test_text_in_train for c in drop.cells.values()) > 0
+    assert len(keep.train) == len(drop.train) and len(keep.test) == len(drop.test) + overlap
+    assert len(keep.train) + len(keep.test) == len(rows)  # nothing dropped: every row is train or test
+    shared = {r["input"] for r in keep.train} & {r["input"] for r in keep.test}
+    assert len(shared) == overlap
+    for result in (keep, drop):  # within a cell, train and test never share a text in either mode
+        by_cell = lambda rows_: {(r["lang"], r["dataset"], r["input"]) for r in rows_}  # noqa: E731
+        assert not by_cell(result.train) & by_cell(result.test)
+    metrics = keep.metrics(make("split", train_size=10, max_train_fraction=0.6, leakage="keep"))
+    assert metrics["leakage"] == {"mode": "keep", "test_text_in_train": overlap}

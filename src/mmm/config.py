@@ -354,6 +354,7 @@ class SplitConfig(Section):
     seed: StrictInt
     train_size: TrainSize
     max_train_fraction: Float = Field(gt=0, le=1)
+    leakage: Literal["drop", "keep"]
     input: InPath
     train: OutPath
     test: OutPath

@@ -231,7 +231,7 @@ def test_cli_validate_fails_with_rule_count_and_ids(clean, root, tmp_path):
     result = CliRunner().invoke(app, ["validate", "--params", str(params)])
     assert result.exit_code == 1
     assert "validate: FAILED: 1 of 2 expectations hold" in result.output
-    assert "rule split_disjoint: expect_column_pair_values_to_be_disjoint_across_groups(text_key, source): 6 of" in result.output
+    assert "rule split_disjoint: expect_column_pair_values_to_be_disjoint_across_groups(leak_key, source): 6 of" in result.output
     assert f"first ids: {rows[0]['id']} (train:1), {rows[1]['id']} (train:2)" in result.output
     assert json.loads((tmp_path / "m.json").read_text())["failed"] == 1
     assert json.loads((tmp_path / "gate.json").read_text())["passed"] is False  # and still exit 1
@@ -269,3 +269,24 @@ def test_a_missing_data_file_is_a_clean_error(root, tmp_path):
     assert result.exit_code == 1
     assert f"error: {tmp_path / 'absent.jsonl'} (source 'mmm') does not exist" in result.output
     assert not (tmp_path / "gate.json").exists()  # removed before the checks: a run that stops leaves no gate
+
+
+def test_the_split_gate_follows_split_leakage(clean, tmp_path):
+    """A text trained in one cell and tested in another fails ``drop`` and passes ``keep``; within a cell it fails both."""
+    train = read_jsonl(clean / "train.jsonl")
+    test = read_jsonl(clean / "test.jsonl")
+    row = next(r for r in train if r["lang"] == "ja" and r["dataset"] == "SCPOS-Adj")
+    other_cell = {**row, "id": "other-cell", "dataset": "SCPOS-N", "output": row["output"].replace("/Sentiment Adj/", "/Sentiment N/")}
+    other_cell["input"] = row["input"].replace("/Sentiment Adj", "/Sentiment N")
+    same_cell = {**row, "id": "same-cell"}
+    for extra, expected in [(other_cell, {"drop": 2, "keep": None}), (same_cell, {"drop": 2, "keep": 2})]:
+        write_jsonl(tmp_path / "test.jsonl", test + [extra])
+        checks = {"split": {"files": {"train": str(clean / "train.jsonl"), "test": str(tmp_path / "test.jsonl")},
+                            "suites": ["mmm_split"]}}
+        for mode, unexpected in expected.items():
+            report = runner.run(config(checks, tmp_path), mode)
+            if unexpected is None:
+                assert report.success, (extra["id"], mode, report.describe())
+            else:
+                [failure] = report.failures
+                assert failure.rule == "split_disjoint" and failure.unexpected == unexpected, (extra["id"], mode)

@@ -92,7 +92,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (usage errors are click's: 2)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpx2", "openai"):  # one INFO line per HTTP request otherwise
+    for noisy in ("httpx", "httpx2", "openai", "great_expectations"):  # HTTP request lines, GX import chatter
         logging.getLogger(noisy).setLevel(logging.WARNING)
     offline.enforce()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)

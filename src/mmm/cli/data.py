@@ -133,12 +133,13 @@ def validate(
     """Run the Great Expectations suites over the datasets in validate.checks; exit 1 if any expectation fails."""
     from mmm.validation import runner
 
-    cfg = config.load(params).validation
+    params_ = config.load(params)
+    cfg = params_.validation
     if write_suites:
         for path in runner.write_suites(cfg.gx_dir):
             typer.echo(f"wrote {path}")
         return
-    report = runner.run(cfg)
+    report = runner.run(cfg, params_.split.leakage)
     typer.echo(report.describe())
     if not report.success:
         raise runner.GateFailed(f"validation failed: see {cfg.reports}/results.json and {cfg.data_docs}")

@@ -219,9 +219,10 @@ def _outcome(check: str, suite: str, item: dict[str, Any], first_ids: int) -> Ou
     )
 
 
-def run(config: ValidateConfig) -> Report:
+def run(config: ValidateConfig, leakage: str = "drop") -> Report:
     """Validate every check; write ``results.json`` under ``config.reports``, the data docs under
     ``config.data_docs`` (they carry run times, so they are not a DVC output), the metrics and the gate record.
+    ``leakage`` is ``split.leakage``: what the split promises about texts shared by train and test.
 
     The old gate record goes first, so a run that stops early leaves none; the new one says whether every
     expectation held and holds the sha256 of every file checked, taken before the checks read them. The
@@ -249,7 +250,7 @@ def run(config: ValidateConfig) -> Report:
     documents: dict[str, dict[str, Any]] = {}
     for check_name, check in config.checks.items():
         needed = {loaded[name].meta["view"] for name in check.suites}
-        frames = views.build(check.files, needed | {"records"})
+        frames = views.build(check.files, needed | {"records"}, leakage)
         report.rows[check_name] = len(frames["records"])
         asset = source.add_dataframe_asset(name=check_name)
         for name in check.suites:

@@ -37,17 +37,23 @@ def read_sources(files: Mapping[str, str | Path]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
 
 
-def build(files: Mapping[str, str | Path], views: set[str]) -> dict[str, pd.DataFrame]:
+def build(files: Mapping[str, str | Path], views: set[str], leakage: str = "drop") -> dict[str, pd.DataFrame]:
     """The requested views (``records``, ``entities``) over ``files``, as pandas frames.
 
     ``records`` carries ``text_key``, the text as compared for train/test leakage (``records.text_key``:
-    NFKC, whitespace removed), so the split gate catches near-duplicates the split itself drops.
+    NFKC, whitespace removed), so the split gate catches near-duplicates the split itself drops, and
+    ``leak_key``, what must not be in both train and test for the split's ``leakage`` mode: the text key
+    (``drop``), or the text key within its language and sub-dataset (``keep``).
     """
+    if leakage not in ("drop", "keep"):
+        raise ValueError(f"unknown leakage mode {leakage!r}")
     parsed = filters.parse(read_sources(files))
     out: dict[str, pd.DataFrame] = {}
     if "records" in views:
+        key = filters.text_key_expr(pl.col("text"))
+        leak_key = key if leakage == "drop" else pl.concat_str([pl.col("lang"), pl.col("dataset"), key], separator="\x1f")
         out["records"] = parsed.select(
-            *RECORD_FIELDS, "text", "text_label", "source", "line", text_key=filters.text_key_expr(pl.col("text"))
+            *RECORD_FIELDS, "text", "text_label", "source", "line", text_key=key, leak_key=leak_key
         ).to_pandas()
     if "entities" in views:
         out["entities"] = filters.entity_rows(parsed, keep=_KEEP).drop("_row").to_pandas()
