@@ -160,15 +160,19 @@ def test_cli_reports_bad_rows_with_file_and_line(tmp_path):
     assert not (tmp_path / "o" / "train.jsonl").exists()
 
 
-def test_a_text_in_two_cells_never_lands_on_both_sides():
-    """An untranslated TCONER row (same text in en and ja) must not be trained in one language and tested in the other."""
-    from mmm.split import split_records
-
+def shared_texts(ja_prefix: str, n: int = 40) -> list[dict]:
+    """``n`` TCONER texts present in both en and ja (ja ids start with ``ja_prefix``; ``t`` gives the same ids)."""
     rows = []
-    for i in range(40):
+    for i in range(n):
         text = f"Shared text number {i} about music./NER"
         rows.append({"id": f"t{i}", "lang": "en", "dataset": "TCONER", "input": text, "output": "music/NER/"})
-        rows.append({"id": f"t{i}", "lang": "ja", "dataset": "TCONER", "input": text, "output": "music/NER/"})
+        rows.append({"id": f"{ja_prefix}{i}", "lang": "ja", "dataset": "TCONER", "input": text, "output": "music/NER/"})
+    return rows
+
+
+def test_a_text_in_two_cells_never_lands_on_both_sides():
+    """An untranslated TCONER row (same text in en and ja) must not be trained in one language and tested in the other."""
+    rows = shared_texts("t")
     rows += [{"id": f"j{i}", "lang": "ja", "dataset": "TCONER", "input": f"音楽の話{i}。/NER", "output": "音楽/NER/"} for i in range(30)]
     result = split_records(rows, make("split", train_size=10, max_train_fraction=0.6))
     train_texts = {r["input"] for r in result.train}
@@ -197,11 +201,7 @@ def test_near_duplicates_by_width_or_whitespace_are_one_text():
 
 def test_leakage_keep_leaves_a_text_trained_in_another_cell_in_test_and_counts_it():
     """The paper's Table 4 counts every non-train row; ``keep`` does too, and the overlap is still reported."""
-    rows = []
-    for i in range(40):
-        text = f"Shared text number {i} about music./NER"
-        rows.append({"id": f"t{i}", "lang": "en", "dataset": "TCONER", "input": text, "output": "music/NER/"})
-        rows.append({"id": f"u{i}", "lang": "ja", "dataset": "TCONER", "input": text, "output": "music/NER/"})
+    rows = shared_texts("u")  # other ids: ranked apart, so some texts are trained in one cell and tested in the other
     drop = split_records(rows, make("split", train_size=10, max_train_fraction=0.6, leakage="drop"))
     keep = split_records(rows, make("split", train_size=10, max_train_fraction=0.6, leakage="keep"))
     overlap = sum(c.test_text_in_train for c in keep.cells.values())
