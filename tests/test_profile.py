@@ -34,7 +34,10 @@ def test_the_paper_profile_gives_params_the_typed_config_accepts(params_copy, ro
     assert result.written and result.changes
     paper = config.load(params_copy)  # the same models every command loads
     assert (paper.ingest.source, [s.id for s in paper.ingest.hub], paper.hub.allow_network) == ("hub", ["ganchengguang/MMM-dataset-Trainset"], True)
-    assert (paper.tconer.hub_id, paper.tconer.max_texts) == ("Universal-NER/Pile-NER-type", 10000)
+    assert (paper.tconer.hub_id, paper.tconer.max_texts) == ("Universal-NER/Pile-NER-type", None)  # English complete
+    assert paper.translate.items["tconer_ja"].sample == {"TCONER": 10000}  # the 10,000 are the ja/zh inputs
+    assert paper.translate.items["en"].sample == {"SCPOS-AdjN": 10000, "SCPOS-Adj": 10000, "SCPOS-N": 10000}
+    assert paper.split.leakage == "keep"
     assert (paper.llm.backend, paper.llm.api, paper.llm.model) == ("openai", "chat", "gpt-3.5-turbo")
     assert paper.translate.method == "one_shot"
     assert paper.split.requested("en", "TCONER") == 2000 and paper.split.requested("en", "SCPOS-RW") == 500  # Table 3

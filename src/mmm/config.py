@@ -54,6 +54,7 @@ def _number(value: Any) -> Any:
 
 
 Float = Annotated[float, BeforeValidator(_number)]
+Count = Annotated[StrictInt, Field(ge=0)]
 
 
 class _Input:
@@ -220,6 +221,7 @@ class TranslateItem(Section):
     failed: OutPath
     references: InPath | None
     metrics: OutPath | None
+    sample: dict[Dataset, Count] | None  # seeded rows per sub-dataset; None: every row
 
 
 class TranslateConfig(Section):
@@ -228,6 +230,7 @@ class TranslateConfig(Section):
     temperature: Float = Field(ge=0)
     max_tokens: TokenCap
     anchored: AnchoredOptions
+    seed: StrictInt  # which rows an item's ``sample`` picks
     items: dict[str, TranslateItem]
 
 
@@ -346,7 +349,6 @@ class BaseModelConfig(Section):
     out: OutPath
 
 
-Count = Annotated[StrictInt, Field(ge=0)]
 TrainSize = Count | Literal["paper"] | dict[Lang, dict[Dataset, Count]]
 
 

@@ -79,7 +79,8 @@ def translate(
                              cache_dir=cache_dir, concurrency=concurrency, max_requests=max_requests,
                              max_cost_usd=max_cost_usd)
     result = translate_file(job.input, job.to, job.out, job.failed, settings, llm, job.metrics, job.references,
-                            log_dir=cfg.logs.dir, log_name=f"translate_{item}" if item else None)
+                            log_dir=cfg.logs.dir, log_name=f"translate_{item}" if item else None,
+                            sample=job.sample, seed=cfg.translate.seed)
     typer.echo(summary_line(result))
 
 

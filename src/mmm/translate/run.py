@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from mmm.io import (
 from mmm.llm import LLMConfig, pending
 from mmm.records import FormatError, Sample
 from mmm.translate import methods, quality
+from mmm.translate.sampling import sample_rows
 from mmm.translate.types import (
     LabelMode,
     MethodRun,
@@ -111,8 +113,13 @@ def translate_file(
     *,
     log_dir: str | Path | None = None,
     log_name: str | None = None,
+    sample: Mapping[str, int] | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Translate ``input_path`` into ``target``; returns the metrics (also written to ``metrics_path``).
+
+    ``sample`` (sub-dataset -> rows) translates a seeded sample of those sub-datasets only
+    (``mmm.translate.sampling``); the rows left out are counted in ``not_sampled``.
 
     ``out``, ``failed`` and ``metrics_path`` are published as one set (``mmm.publish``).
 
@@ -124,7 +131,7 @@ def translate_file(
     started = time.perf_counter()
     targets = {"out": out, "failed": failed, "metrics": metrics_path}
     with publish.outputs(targets, inputs=[input_path, references]) as paths:
-        rows = read_source_rows(input_path, target)
+        rows, not_sampled = sample_rows(read_source_rows(input_path, target), sample, seed)
         refs = load_references(references, target) if references else None
         method = methods.get(settings.method)
         run = method(rows, target, settings, config) if rows else MethodRun({}, {})
@@ -132,6 +139,7 @@ def translate_file(
         write_jsonl(paths["out"], (outcomes[r.id].record for r in rows if outcomes[r.id].ok))
         write_jsonl(paths["failed"], (_failed_row(r, outcomes[r.id]) for r in rows if outcomes[r.id].failed))
         metrics = build_metrics(rows, outcomes, run, settings, target, refs)
+        metrics = {"read_rows": len(rows) + sum(not_sampled.values()), "not_sampled": not_sampled, **metrics}
         if metrics_path is not None:
             write_json(paths["metrics"], metrics)
     telemetry = build_telemetry(run, metrics, time.perf_counter() - started)
