@@ -39,6 +39,7 @@ SECRET_KEYS = {"api_key", "key", "token", "secret", "openai_api_key"}
 Lang = Literal["en", "ja", "zh"]
 Dataset = Literal["SCNM", "SCPOS-RW", "SCPOS-AdjN", "SCPOS-Adj", "SCPOS-N", "TCREE", "TCONER"]
 Dtype = Literal["float32", "bfloat16", "float16"]
+Constrained = Literal["off", "grammar", "schema"]  # mmm.modeling.constrained.Mode
 Target = Literal["joint", "text_only", "word_only"]
 Method = Literal["one_shot", "anchored"]
 Backend = Literal["openai", "local", "replay"]
@@ -388,6 +389,7 @@ class PredictConfig(Section):
     seed: StrictInt
     dtype: Dtype
     threads: StrictInt | None = Field(ge=1)
+    constrained: Constrained
     test: InPath
     out: OutPath
     metrics: OutPath
