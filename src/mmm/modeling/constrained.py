@@ -19,8 +19,10 @@ Modes (``predict.constrained``, ``--constrained``):
 Common to both constrained modes: no piece is written twice; at most ``MAX_PIECES`` pieces (the
 sample's longest gold answer has 9; TCREE has one); the answer may end (EOS, or a token holding a stop
 string such as the newline) only after the marker with zero pieces or right after a complete
-entity (TCREE: after the tail), so the last piece is never cut; when ``RESERVE_TOKENS`` tokens of the
-budget are left no new piece starts, and on the last token only the end is allowed if the row may end.
+entity (TCREE: after the tail), so the last piece is never cut; a new piece starts only with
+``RESERVE_TOKENS`` tokens to spare beyond what the shortest finished piece needs, and no token may
+leave more bytes to write than tokens are left (``need``; every byte has a single-byte token), so an
+answer that starts with the budget to finish is never cut by ``max_new_tokens``.
 
 How it works. The vocabulary is turned into bytes once per tokenizer (``vocab_bytes``; byte-fallback
 tokens ``<0xNN>`` and byte-level BPE pieces are mapped to their real bytes, so a CJK character split
@@ -44,8 +46,9 @@ sampling, ``keep`` > 1 keeps a top-k-like truncation of the allowed tokens.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from functools import lru_cache
 from typing import Any, Literal, get_args
 
@@ -57,7 +60,7 @@ MODES: tuple[str, ...] = get_args(Mode)
 MAX_PIECES = 12  # pairs per answer (the sample's gold answers have at most 9)
 MAX_OPEN_BYTES = 48  # a free label (TCONER text and word labels, grammar mode): 16 CJK characters
 MAX_ENTITY_BYTES = 128  # a free entity (grammar mode); schema entities are bounded by the text
-RESERVE_TOKENS = 6  # with this many tokens of the budget left, no new piece starts
+RESERVE_TOKENS = 6  # a new piece starts only if it could be finished with this many tokens to spare
 SCAN_WINDOWS = (8, 64, 512, 4096)  # candidate windows tried in turn, best logits first
 SCAN_LIMIT = SCAN_WINDOWS[-1]
 DELIMS = b"/:;\n"
@@ -306,6 +309,42 @@ def viable(spec: RowSpec, s: State) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)
+def _shortest_char(source: bytes | None) -> int:
+    """Bytes of the shortest non-space character of ``source`` (an entity's least length); 1 if free."""
+    if source is None:
+        return 1
+    chars = [c for c in source.decode("utf-8", errors="ignore") if not c.isspace()]
+    return min((len(c.encode()) for c in chars), default=1)
+
+
+def _label_left(buf: bytes, labels: frozenset[bytes] | None, cost: Callable[[bytes], int]) -> int:
+    """Tokens that complete the label ``buf``."""
+    if labels is None:
+        return _pending(buf) if buf else 1
+    return min((cost(label[len(buf):]) for label in labels if label.startswith(buf)), default=0)
+
+
+def need(spec: RowSpec, s: State, cost: Callable[[bytes], int] = len) -> int:
+    """How many tokens surely take ``s`` to a state where the answer may end: fixed text (marker, the
+    rest of an inventory label) costs ``cost`` (tokens that spell it), free text one token per byte
+    (every byte has a single-byte token). An answer that keeps ``need`` within the tokens left can
+    always be finished in time."""
+    entity = _shortest_char(spec.source)
+    if s.phase == LABEL:
+        return _label_left(s.buf, spec.text_labels, cost) + cost(spec.marker)
+    if s.phase == MARKER:
+        return cost(spec.marker[s.pos:])
+    if s.phase != FIELD or can_end(spec, s):
+        return 0
+    if s.pos == spec.fields - 1:  # the last entity: complete the character, or write one
+        return _pending(s.buf) if s.buf and _pending(s.buf) else entity
+    if s.pos == spec.label_field:
+        return _label_left(s.buf, spec.word_labels, cost) + 1 + entity
+    head = (_pending(s.buf) if _pending(s.buf) else 0) if s.buf else entity
+    return head + 1 + _label_left(b"", spec.word_labels, cost) + 1 + entity
+
+
 def may_start_piece(spec: RowSpec, s: State) -> bool:
     return s.phase == PIECE and len(s.pieces) < spec.max_pieces
 
@@ -319,6 +358,21 @@ class Vocab:
     ends: dict[int, bytes]
     eos: frozenset[int]
     byte_tokens: dict[int, int]
+    _ids: dict[bytes, int] = dataclass_field(default_factory=dict, repr=False)
+    _costs: dict[bytes, int] = dataclass_field(default_factory=dict, repr=False)
+
+    def cost(self, data: bytes) -> int:
+        """Tokens of a greedy longest-match spelling of ``data`` (an upper bound on the fewest)."""
+        if data not in self._costs:
+            if not self._ids:
+                self._ids.update((p, i) for i, p in reversed(list(enumerate(self.pieces)))
+                                 if p is not None and i not in self.ends and len(p) <= 32)
+            count, at = 0, 0
+            while at < len(data):
+                at += next((n for n in range(min(32, len(data) - at), 0, -1) if data[at:at + n] in self._ids), 1)
+                count += 1
+            self._costs[data] = count
+        return self._costs[data]
 
 
 _BYTE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
@@ -436,12 +490,13 @@ class MMMGrammarProcessor:
         data = self.vocab.pieces[token] if end is None and token < len(self.vocab.pieces) else end
         if data is None:
             return False
-        if left <= RESERVE_TOKENS and may_start_piece(spec, state) and data[:1] == b":":
-            return False  # too little budget for another piece: finish instead
         after = advance(spec, state, data)
         if after is None:
             return False
-        return can_end(spec, after) if end is not None or left == 0 else viable(spec, after)
+        if end is not None:
+            return can_end(spec, after)
+        margin = RESERVE_TOKENS if may_start_piece(spec, state) and data[:1] == b":" else 0
+        return need(spec, after, self.vocab.cost) + margin <= left and viable(spec, after)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
