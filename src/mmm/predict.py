@@ -8,6 +8,9 @@ answer). The predictions file is the evaluator's input: one row per test record 
 in the model's target format), ``target`` and ``finish`` (``eos``, ``newline`` or
 ``max_new_tokens``, so truncations are visible).
 
+``predict.constrained`` (``grammar`` or ``schema``) holds every answer to the MMM output grammar
+(:mod:`mmm.modeling.constrained`); the metrics file records the mode.
+
 Under ``accelerate launch`` with several processes each rank generates a slice and rank 0
 writes the file; run as a plain script it is one process.
 

@@ -86,6 +86,14 @@ def test_labels_override_and_pair_bound():
         C.row_spec("loose", "t", "NER", "SCNM", "en")
 
 
+def test_ablation_targets_write_only_their_part():
+    text_only, word_only = spec(target="text_only"), spec(target="word_only")
+    assert C.can_end(text_only, run_bytes(text_only, "Society/NER/"))
+    assert run_bytes(text_only, "Society/NER/:") is None
+    assert C.can_end(word_only, run_bytes(word_only, "/NER/:Person;Ann"))
+    assert run_bytes(word_only, "Society/") is None
+
+
 # --- the processor on hand-made logits -------------------------------------------------------------
 
 PIECES = [None, b"Society", b"/NER/", b":", b"Person", b";", b"Ann", b"Paris", b"A", b"nn", b"\n", b"Sport"]
