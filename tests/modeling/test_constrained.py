@@ -48,7 +48,7 @@ def test_colon_inside_a_span_and_as_next_pair_read_like_the_parser():
     for answer in ("Society/NER/:Event;07:00", "Society/NER/:Event;07:Person;Ann", "Society/NER/:Event;07:00:Person;Ann"):
         state = run_bytes(s, answer)
         assert state is not None and C.can_end(s, state), answer
-        label, pairs = parse_output(answer, "SCNM", "NER")
+        _, pairs = parse_output(answer, "SCNM", "NER")
         assert all(e in "Ann met Bob in Tokyo at 07:00." for _, e in pairs)
     assert parse_output("Society/NER/:Event;07:Person;Ann", "SCNM", "NER")[1] == (("Event", "07"), ("Person", "Ann"))
 

@@ -216,7 +216,7 @@ def _entity_done(spec: RowSpec, state: State, entity: bytes) -> bool:
     return bool(entity) and _valid_utf8(entity) and _piece_key(state, entity) not in state.pieces
 
 
-def _close(spec: RowSpec, state: State, entity: bytes) -> State:
+def _close(state: State, entity: bytes) -> State:
     return State(PIECE, pieces=state.pieces | {_piece_key(state, entity)})
 
 
@@ -233,7 +233,7 @@ def advance(spec: RowSpec, state: State, data: bytes) -> State | None:
     return state
 
 
-def _step(spec: RowSpec, s: State, byte: int) -> State | None:  # noqa: C901 - one automaton, one place
+def _step(spec: RowSpec, s: State, byte: int) -> State | None:
     if s.phase == LABEL:
         if byte == spec.marker[0]:
             return State(MARKER, pos=1) if _label_done(s.buf, spec.text_labels) else None
@@ -260,7 +260,7 @@ def _step(spec: RowSpec, s: State, byte: int) -> State | None:  # noqa: C901 - o
             return replace(s, buf=s.buf + bytes([byte]), alt=False)
         if not _label_byte(b"", byte, spec.word_labels):
             return None
-        new = _close(spec, s, s.buf[:-1])
+        new = _close(s, s.buf[:-1])
         return State(FIELD, buf=bytes([byte]), pieces=new.pieces)
     if not last:  # TCREE head: ends at ';'
         if byte == ord(";"):
@@ -275,7 +275,7 @@ def _step(spec: RowSpec, s: State, byte: int) -> State | None:  # noqa: C901 - o
             return replace(s, buf=s.buf + b":", alt=True)
         if extend:
             return replace(s, buf=s.buf + b":")
-        return State(FIELD, pieces=_close(spec, s, s.buf).pieces) if boundary else None
+        return State(FIELD, pieces=_close(s, s.buf).pieces) if boundary else None
     return replace(s, buf=s.buf + bytes([byte])) if _entity_byte(spec, s.buf, byte) else None
 
 
@@ -392,15 +392,19 @@ def _byte_level_alphabet() -> dict[str, int]:
     return chars
 
 
-_VOCABS: dict[tuple[int, int, tuple[str, ...], frozenset[int]], Vocab] = {}
+_VOCABS: dict[tuple[int, int, tuple[str, ...], frozenset[int]], tuple[Any, Vocab]] = {}
+_KEEP_VOCABS = 2  # tokenizers whose bytes stay cached (the entry holds the tokenizer, so its id is not reused)
 
 
 def vocab_bytes(tokenizer: Any, size: int, stop_strings: Sequence[str], eos_ids: Sequence[int]) -> Vocab:
-    """Decode the vocabulary once per tokenizer (cached): ~5 s for Gemma's 262k tokens."""
+    """Decode the vocabulary once per tokenizer (cached): 3-6 s for Gemma's 262k tokens."""
     key = (id(tokenizer), size, tuple(stop_strings), frozenset(eos_ids))
-    if key not in _VOCABS:
-        _VOCABS[key] = _build_vocab(tokenizer, size, tuple(stop_strings), frozenset(eos_ids))
-    return _VOCABS[key]
+    cached = _VOCABS.get(key)
+    if cached is None or cached[0] is not tokenizer:
+        while len(_VOCABS) >= _KEEP_VOCABS:
+            _VOCABS.pop(next(iter(_VOCABS)))
+        cached = _VOCABS[key] = (tokenizer, _build_vocab(tokenizer, size, tuple(stop_strings), frozenset(eos_ids)))
+    return cached[1]
 
 
 def _build_vocab(tokenizer: Any, size: int, stop_strings: tuple[str, ...], eos: frozenset[int]) -> Vocab:
