@@ -39,6 +39,7 @@ SECRET_KEYS = {"api_key", "key", "token", "secret", "openai_api_key"}
 Lang = Literal["en", "ja", "zh"]
 Dataset = Literal["SCNM", "SCPOS-RW", "SCPOS-AdjN", "SCPOS-Adj", "SCPOS-N", "TCREE", "TCONER"]
 Dtype = Literal["float32", "bfloat16", "float16"]
+Constrained = Literal["off", "grammar", "schema"]  # mmm.modeling.constrained.Mode
 Target = Literal["joint", "text_only", "word_only"]
 Method = Literal["one_shot", "anchored"]
 Backend = Literal["openai", "local", "replay"]
@@ -431,6 +432,7 @@ class PredictConfig(Section):
     dtype: Dtype
     threads: StrictInt | None = Field(ge=1)
     gate: InPath | None  # validate.gate (null: no check, for predicting on files outside the pipeline)
+    constrained: Constrained
     test: InPath
     out: OutPath
     metrics: OutPath

@@ -8,6 +8,9 @@ answer). The predictions file is the evaluator's input: one row per test record 
 in the model's target format), ``target`` and ``finish`` (``eos``, ``newline`` or
 ``max_new_tokens``, so truncations are visible).
 
+``predict.constrained`` (``grammar`` or ``schema``) holds every answer to the MMM output grammar
+(:mod:`mmm.modeling.constrained`); the metrics file records the mode.
+
 Under ``accelerate launch`` with several processes each rank generates a slice and rank 0
 writes the file; run as a plain script it is one process.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ from mmm import publish, runlog
 from mmm.config import PredictConfig
 from mmm.io import portable_path, read_records, write_json, write_jsonl
 from mmm.modeling.determinism import reproducible
+from mmm.modeling.constrained import ConstraintError, RowSpec, check_mode, processor_factory, row_spec
 from mmm.modeling.generation import Engine
 from mmm.modeling.loading import read_format
 from mmm.modeling.sequence import dataset_for_task, encode_prompt, parse_prediction
@@ -74,11 +79,13 @@ class Generator:
 
     def generate(self, inputs: list[str], max_new_tokens: int | None = None, batch_size: int = 16,
                  progress: bool = False, min_new_tokens: int = 0,
-                 stop_strings: tuple[str, ...] | None = None) -> list[Generation]:
+                 stop_strings: tuple[str, ...] | None = None,
+                 constraints: Sequence[RowSpec | None] | None = None) -> list[Generation]:
         """Greedy answers for ``inputs`` (record inputs ``text/INSTRUCT``), in input order.
 
         ``max_new_tokens`` and ``stop_strings`` default to the folder's settings; prompts are
-        batched longest first so a batch carries little padding."""
+        batched longest first so a batch carries little padding. ``constraints`` (one per input,
+        ``None`` = free) hold rows to the MMM grammar (:mod:`mmm.modeling.constrained`)."""
         from tqdm.auto import tqdm
 
         settings = replace(self.settings, min_new_tokens=min_new_tokens)
@@ -92,7 +99,11 @@ class Generator:
         bar = tqdm(total=len(prompts), desc="predict", disable=not progress)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            for i, out in zip(chunk, self.engine.generate([prompts[i] for i in chunk], settings)):
+            factory = None
+            if constraints is not None and any(constraints[i] is not None for i in chunk):
+                factory = processor_factory(self.tokenizer, [constraints[i] for i in chunk], settings.max_new_tokens,
+                                            settings.stop_strings, sorted(self.engine.eos_ids))
+            for i, out in zip(chunk, self.engine.generate([prompts[i] for i in chunk], settings, factory)):
                 results[i] = Generation(out.text.strip(), FINISH[out.finish], out.new_tokens)
             bar.update(len(chunk))
         bar.close()
@@ -110,6 +121,17 @@ def cap_per_cell(records: list[dict], cap: int | None, seed: int) -> list[dict]:
     for indices in by_cell.values():
         chosen.update(sorted(indices, key=lambda i: rank_key(seed, records[i]["id"]))[:cap])
     return [r for i, r in enumerate(records) if i in chosen]
+
+
+def constraints_for(records: Sequence[dict], mode: str, target: str) -> list[RowSpec | None] | None:
+    """Each record's decoding constraint under ``mode`` (``None`` for ``off``), from its lang, dataset and input."""
+    if check_mode(mode) == "off":
+        return None
+    specs: list[RowSpec | None] = []
+    for record in records:
+        text, task = split_input(record["input"], record["dataset"])
+        specs.append(row_spec(mode, text, task, record["dataset"], record["lang"], target, record.get("labels")))
+    return specs
 
 
 def well_formed(prediction: str, record: dict, target: str) -> bool:
@@ -147,7 +169,8 @@ def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metric
     start = time.perf_counter()
     with state.split_between_processes(chosen) as mine:
         generations = generator.generate([r["input"] for r in mine], cfg.max_new_tokens, cfg.batch_size,
-                                         progress=state.is_local_main_process)
+                                         progress=state.is_local_main_process,
+                                         constraints=constraints_for(mine, cfg.constrained, generator.target))
         rows = [{**{k: r[k] for k in ("id", "lang", "dataset", "input", "output")}, "prediction": g.text,
                  "target": generator.target, "finish": g.finish, "_new_tokens": g.new_tokens}
                 for r, g in zip(mine, generations)]
@@ -173,6 +196,7 @@ def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metric
             "well_formed": sum(c["well_formed"] for lang in cells.values() for c in lang.values()),
             "finish": dict(Counter(r["finish"] for r in rows)),
             "new_tokens": new_tokens,
+            "constrained": cfg.constrained,
             "processes": state.num_processes,
             "cells": dict(cells),
         }
@@ -207,13 +231,18 @@ class Extraction:
     error: str | None = None
 
 
-def extract(text: str, task: str, generator: Generator, max_new_tokens: int | None = None) -> Extraction:
+def extract(text: str, task: str, generator: Generator, max_new_tokens: int | None = None,
+            constrained: str = "off", lang: str | None = None, labels: Sequence[str] | None = None) -> Extraction:
     """Run the model on one plain text with an instruction word (``NER``, ``Sentiment Adj``...).
 
-    ``max_new_tokens`` None: the budget the model folder ships."""
+    ``max_new_tokens`` None: the budget the model folder ships. ``constrained`` grammar/schema holds
+    the answer to the MMM grammar (schema: inventories of ``lang``, all three if None; ``labels``
+    restricts the word-level labels)."""
     dataset = dataset_for_task(task)
     input_ = format_input(text, task)
-    raw = generator.generate([input_], max_new_tokens=max_new_tokens, batch_size=1)[0].text
+    spec = extract_spec(text, task, dataset, constrained, lang, labels, generator.target)
+    raw = generator.generate([input_], max_new_tokens=max_new_tokens, batch_size=1,
+                             constraints=None if spec is None else [spec])[0].text
     try:
         parsed = parse_prediction(raw, dataset, task, generator.target)
     except FormatError as exc:
@@ -221,7 +250,20 @@ def extract(text: str, task: str, generator: Generator, max_new_tokens: int | No
     return Extraction(input_, raw, generator.target, parsed.text_label, parsed.pairs)
 
 
-def extract_from_folder(text: str, task: str, model_dir: str | Path, max_new_tokens: int | None = None) -> Extraction:
+def extract_spec(text: str, task: str, dataset: str, constrained: str, lang: str | None,
+                 labels: Sequence[str] | None, target: str) -> RowSpec | None:
+    """The constraint of one ``mmm extract`` text; ``labels`` needs a constrained mode."""
+    if check_mode(constrained) == "off":
+        if labels is not None:
+            raise ConstraintError("--labels restricts constrained decoding: add --constrained schema (or grammar)")
+        return None
+    return row_spec(constrained, text, task, dataset, lang, target, labels)
+
+
+def extract_from_folder(text: str, task: str, model_dir: str | Path, max_new_tokens: int | None = None,
+                        constrained: str = "off", lang: str | None = None,
+                        labels: Sequence[str] | None = None) -> Extraction:
     """``mmm extract`` with nothing but a model folder: format, budget and stop rule are the folder's."""
-    dataset_for_task(task)  # an unknown task fails before the model is loaded
-    return extract(text, task, Generator(model_dir), max_new_tokens)
+    dataset = dataset_for_task(task)  # an unknown task (or a bad constraint) fails before the model is loaded
+    extract_spec(text, task, dataset, constrained, lang, labels, "joint")
+    return extract(text, task, Generator(model_dir), max_new_tokens, constrained, lang, labels)

@@ -19,6 +19,7 @@ Backend = _choices("Backend", config.Backend)
 Mode = _choices("Mode", config.EvalMode)
 Target = _choices("Target", config.EvalTarget)
 Dtype = _choices("Dtype", config.Dtype)
+Constrained = _choices("Constrained", config.Constrained)
 
 
 def value(choice: Enum | None) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from mmm import config
-from mmm.cli.choices import Dtype, Mode, Target, value
+from mmm.cli.choices import Constrained, Dtype, Lang, Mode, Target, value
 from mmm.cli.common import PARAMS, interruptible
 
 PANEL = "2. Model"
@@ -61,13 +61,17 @@ def predict(
     model_dir: Path | None = typer.Option(None, help="a trained OIELLM folder (default: predict.model)"),
     out: Path | None = typer.Option(None, help="predictions JSONL, the evaluator's input (default: predict.out)"),
     metrics: Path | None = typer.Option(None, help="counts and well-formed rate, JSON (default: predict.metrics)"),
+    constrained: Constrained | None = typer.Option(
+        None, help="off | grammar: answers that parse | schema: also inventory labels and entities copied from the text "
+                   "(default: predict.constrained)"),
     params: Path = PARAMS,
 ) -> None:
     """Batched greedy generation over the test set."""
     from mmm.predict import run
 
     params_ = config.load(params)
-    cfg = params_.predict.with_flags(test=test_file, model=model_dir, out=out, metrics=metrics)
+    cfg = params_.predict.with_flags(test=test_file, model=model_dir, out=out, metrics=metrics,
+                                     constrained=value(constrained))
     result = run(cfg, cfg.test, cfg.out, cfg.metrics, log_dir=params_.logs.dir)
     if result:
         typer.echo(f"predict: {result['predicted_rows']} of {result['test_rows']} test rows, {result['well_formed']} "
@@ -98,11 +102,16 @@ def extract(
     model_dir: Path = typer.Option(..., help="a trained OIELLM folder (e.g. models/oiellm)"),
     max_new_tokens: int | None = typer.Option(None, help="answer budget (default: the folder's generation_config.json)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of text"),
+    constrained: Constrained = typer.Option(
+        "off", help="off | grammar: an answer that parses | schema: also inventory labels and entities copied from the text"),
+    lang: Lang | None = typer.Option(None, help="schema: the language whose label inventories apply (default: all three)"),
+    labels: str | None = typer.Option(None, help="comma-separated word-level labels the answer may use (needs --constrained)"),
 ) -> None:
     """Extract the text-level label and word-level pairs from one text (needs only the model folder)."""
     from mmm.predict import extract_from_folder
 
-    result = extract_from_folder(text, task, model_dir, max_new_tokens)
+    wanted = None if labels is None else [x.strip() for x in labels.split(",") if x.strip()]
+    result = extract_from_folder(text, task, model_dir, max_new_tokens, value(constrained), value(lang), wanted)
     if as_json:
         typer.echo(json.dumps(result.__dict__, ensure_ascii=False))
         return
