@@ -178,7 +178,7 @@ class Estimate:
         def bill(tallies: dict[str, Tally]) -> dict[str, Any]:
             return {bound: {"requests": t.requests, "prompt_tokens": t.prompt_tokens,
                             "completion_tokens": t.completion_tokens,
-                            "usd": _round(t.cost(self.price)), "usd_batch": _round(t.cost(self.price, self.batch_factor))}
+                            "usd": t.cost(self.price), "usd_batch": t.cost(self.price, self.batch_factor)}
                     for bound, t in tallies.items()}
 
         return {
@@ -190,10 +190,6 @@ class Estimate:
                                "after_cache": bill(i.after_cache)} for i in self.items},
             "total": {"whole": bill(self.total("whole")), "after_cache": bill(self.total("after_cache"))},
         }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
 
 
 def new_estimate(config: LLMConfig, items: list[ItemEstimate]) -> Estimate:
