@@ -9,6 +9,7 @@ import typer
 from mmm import config
 from mmm.cli.choices import Backend, Lang, Method, value
 from mmm.cli.common import ITEM_HELP, PARAMS, interruptible, item_config
+from mmm.errors import ParamsError
 
 PANEL = "1. Data"
 
@@ -66,12 +67,33 @@ def translate(
     concurrency: int | None = typer.Option(None, help="requests in flight (openai)"),
     max_requests: int | None = typer.Option(None, help="send at most this many prompts; exit 75, rerun to continue"),
     max_cost_usd: float | None = typer.Option(None, help="stop before the estimated cost passes this; exit 75"),
+    estimate: bool = typer.Option(False, "--estimate", help="print the bill (requests, tokens, USD; whole and after "
+                                  "the cache) and exit: nothing is sent, no connection opened, no key needed"),
+    all_items: bool = typer.Option(False, "--all-items", help="with --estimate: every translate.items entry, one table"),
+    estimate_json: Path | None = typer.Option(None, "--json", help="with --estimate: also write the estimate as JSON"),
     params: Path = PARAMS,
 ) -> None:
     """Translate MMM records with an LLM; every row ends translated, failed (with reasons) or pending."""
     from mmm.translate.run import settings_for, summary_line, translate_file
 
     cfg = config.load(params)
+    if all_items or estimate_json is not None:
+        if not estimate:
+            raise ParamsError("--all-items and --json go with --estimate")
+    if all_items and (item is not None or input_path is not None):
+        raise ParamsError("--all-items estimates every translate.items entry: drop --item and INPUT")
+    if estimate:
+        from mmm.translate.estimate import run_estimate
+
+        jobs = ({name: it.with_flags(to=value(to)) for name, it in cfg.translate.items.items()} if all_items else
+                {item or "-": item_config(cfg.translate.items, config.TranslateItem, "translate", item, input=input_path,
+                                          to=value(to), out=out or Path("-"), failed=failed or Path("-"),
+                                          metrics=metrics, references=references)})
+        llm = cfg.llm.with_flags(backend=value(backend), base_url=base_url, model=model, local_model_dir=model_dir,
+                                 cache_dir=cache_dir)
+        typer.echo(run_estimate(jobs, settings_for(cfg.translate.with_flags(method=value(method))), llm,
+                                  cfg.translate.seed, estimate_json))
+        return
     job = item_config(cfg.translate.items, config.TranslateItem, "translate", item, input=input_path, to=value(to),
                       out=out, failed=failed, metrics=metrics, references=references)
     settings = settings_for(cfg.translate.with_flags(method=value(method)))
