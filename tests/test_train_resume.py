@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from tiny_model import one_torch_thread, sample_records, tiny_model_dir  # noqa: F401
 
@@ -212,3 +213,80 @@ def test_checkpoint_settings_change_no_published_byte(tmp_path, tiny_model_dir, 
 def test_bad_checkpoint_params_are_named(section, message):
     with pytest.raises(ValueError, match=message):
         make("train", **section)
+
+
+def two_process_run(tmp_path: Path, base: Path, train_file: Path, name: str) -> tuple[subprocess.Popen, Paths]:
+    """``mmm train`` in a real 2-process gloo world (torchrun), in its own process group."""
+    folder = tmp_path / name
+    folder.mkdir()
+    paths = paths_in(folder, train_file)
+    params = write_params(folder / "params.yaml", logs={"dir": str(folder / "logs")}, predict={"gate": None}, train={
+        "gate": None, "base_model": str(base), "method": "lora", "epochs": 50, "max_steps": 30, "learning_rate": 1e-2,
+        "per_device_batch_size": 2, "gradient_accumulation_steps": 2, "save_dtype": "float32", "threads": 1,
+        "checkpoints": str(tmp_path / f"{name.rstrip('0123456789')}-checkpoints"), "checkpoint_every": 3,
+        "resume": "auto", "metrics": str(paths.metrics), "curve": str(paths.curve), "plot": str(paths.plot)})
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mmm.cli", "train", "--params", str(params),
+               str(train_file), "--model-dir", str(paths.out_dir)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    with open(folder / "output.txt", "w") as output:  # a file, not a pipe: a full pipe would stall the ranks
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    return process, paths
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL torchrun and its workers: it starts each worker in a session of its own, so killing
+    its process group alone would leave the ranks running (and writing checkpoints)."""
+    parent = psutil.Process(pid)
+    for process in [parent, *parent.children(recursive=True)]:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def finish(process: subprocess.Popen, paths: Paths, timeout: int = 300) -> str:
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(process.pid)
+        process.wait()
+        pytest.fail(f"training did not finish in {timeout} s")
+    output = (paths.out_dir.parent / "output.txt").read_text()
+    assert process.returncode == 0, output[-3000:]
+    return output
+
+
+@pytest.mark.slow
+def test_two_processes_killed_after_a_checkpoint_resume_to_the_same_model(tmp_path, tiny_model_dir):  # noqa: F811
+    """SIGKILL of torchrun and both ranks once a checkpoint exists; the rerun ends with A's bytes."""
+    train_file = write_rows(tmp_path / "train.jsonl", sample_records()[:16])
+    process, paths_a = two_process_run(tmp_path, tiny_model_dir, train_file, "a")
+    finish(process, paths_a)
+    expected = published(paths_a)
+    assert json.loads(paths_a.metrics.read_text())["world_size"] == 2
+
+    process, paths_b = two_process_run(tmp_path, tiny_model_dir, train_file, "b1")
+    folder = tmp_path / "b-checkpoints"
+    deadline = time.monotonic() + 240
+    while not list(folder.glob("step-*")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    workers = [p.pid for p in psutil.Process(process.pid).children(recursive=True)]
+    kill_tree(process.pid)
+    process.wait()
+    time.sleep(0.5)
+    assert len(workers) >= 2 and not [pid for pid in workers if psutil.pid_exists(pid)
+                                      and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    output = (paths_b.out_dir.parent / "output.txt").read_text()
+    assert process.returncode == -signal.SIGKILL, output[-3000:]
+    killed_at = sorted(folder.glob("step-*"))
+    assert killed_at and not paths_b.out_dir.exists(), output[-3000:]
+
+    process, paths_b2 = two_process_run(tmp_path, tiny_model_dir, train_file, "b2")
+    output = finish(process, paths_b2)
+    step = int(killed_at[-1].name.split("-")[1])
+    assert 0 < step < 30
+    resumed = [line for line in output.splitlines() if "resumed from" in line]
+    assert len(resumed) == 2 and all(f"at step {step}," in line for line in resumed), output[-3000:]  # both ranks
+    assert published(paths_b2) == expected
+    assert list(folder.iterdir()) == []
