@@ -116,8 +116,9 @@ def test_a_stopped_run_resumes_and_publishes_the_same_bytes(tmp_path, tiny_model
 
     resumed_from = named(folder, 4)
     with caplog.at_level(logging.INFO):
-        train(config(tiny_model_dir, folder), paths)
+        result = train(config(tiny_model_dir, folder), paths)
     assert steps == [2, 4, 6]  # the rerun started after step 4
+    assert result["telemetry"]["resumed_from_step"] == 4 and result["optimizer_steps"] == 8
     assert f"resumed from {resumed_from} at step 4, batch 8" in caplog.text
     assert published(paths) == expected
     assert list(folder.iterdir()) == []

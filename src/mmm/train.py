@@ -153,11 +153,12 @@ def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[s
              rank, world, len(examples), total_steps, f"{n_trainable:,}", f"{n_params:,}", cfg.method)
     curve: list[dict[str, Any]] = []
     batches = tokens = answer_tokens = rows_seen = 0
-    step = 0
+    step = resumed_step = resumed_tokens = 0
     batch_iter: Iterable[dict[str, Any]] = loader
     if resumable.resume_from is not None:
         position = resumable.resume_from.state
         step, curve = position["step"], position["curve"]
+        resumed_step, resumed_tokens = step, sum(r[3] for r in position["ranks"])
         batches, rows_seen, tokens, answer_tokens = position["ranks"][rank][1:]
         # Start iterating before the state comes back: starting a DataLoader draws from the RNG
         # (its base seed; accelerate syncs the ranks' RNGs), which the stopped run had done before
@@ -252,8 +253,9 @@ def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[s
     telemetry = {
         "train_time_s": round(train_time, 1),
         "wall_time_s": round(time.perf_counter() - wall_start, 1),
-        "tokens_per_s": round(total_tokens / train_time, 1) if train_time > 0 else None,
+        "tokens_per_s": round((total_tokens - resumed_tokens) / train_time, 1) if train_time > 0 else None,
         "threads": torch.get_num_threads(),
+        "resumed_from_step": resumed_step,  # 0: started from scratch; tokens_per_s counts this run's tokens only
     }
     runlog.write(log_dir, "train", telemetry)
     return {**metrics, "telemetry": telemetry, "tokens_per_s": telemetry["tokens_per_s"]}
