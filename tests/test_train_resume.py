@@ -16,10 +16,10 @@ import psutil
 import pytest
 from tiny_model import one_torch_thread, sample_records, tiny_model_dir  # noqa: F401
 
+import mmm
 from configs import make, write_params
 from mmm.modeling import checkpoints
 from mmm.train import Paths, train
-
 
 REAL_SAVE = checkpoints.save
 
@@ -61,9 +61,9 @@ def published(paths: Paths) -> dict[str, bytes]:
 
 def config(base: Path, folder: Path, **changes):
     # LoRA with dropout draws random numbers every step: resuming must restore the RNG too
-    settings = dict(gate=None, base_model=str(base), method="lora", epochs=3, max_steps=8, learning_rate=1e-2,
-                    per_device_batch_size=2, gradient_accumulation_steps=2, save_dtype="float32", threads=1,
-                    checkpoints=str(folder), checkpoint_every=2, resume="auto")
+    settings = {"gate": None, "base_model": str(base), "method": "lora", "epochs": 3, "max_steps": 8, "learning_rate": 1e-2,
+                "per_device_batch_size": 2, "gradient_accumulation_steps": 2, "save_dtype": "float32", "threads": 1,
+                "checkpoints": str(folder), "checkpoint_every": 2, "resume": "auto"}
     return make("train", **(settings | changes))
 
 
@@ -229,7 +229,9 @@ def two_process_run(tmp_path: Path, base: Path, train_file: Path, name: str) -> 
     torchrun = Path(sys.executable).with_name("torchrun")
     command = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mmm.cli", "train", "--params", str(params),
                str(train_file), "--model-dir", str(paths.out_dir)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    src = str(Path(mmm.__file__).parents[1])  # the mmm under test, whatever the working directory
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])}
     with open(folder / "output.txt", "w") as output:  # a file, not a pipe: a full pipe would stall the ranks
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return process, paths

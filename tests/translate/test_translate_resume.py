@@ -17,15 +17,24 @@ from pathlib import Path
 
 import pytest
 from fake_openai import Fault
-from translate_fakes import ReferenceTranslator, mapped_rows, read_jsonl, references, write_jsonl
+from translate_fakes import (
+    ReferenceTranslator,
+    mapped_rows,
+    read_jsonl,
+    references,
+    write_jsonl,
+)
 
+import mmm
 from configs import write_params
 
 CONCURRENCY = 4
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    src = str(Path(mmm.__file__).parents[1])  # the mmm under test, whatever the working directory
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])}
     return subprocess.Popen([sys.executable, "-m", "mmm.cli", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
