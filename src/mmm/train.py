@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmm import publish, runlog
 from mmm.config import TrainConfig
@@ -49,6 +49,9 @@ from mmm.modeling.sequence import IGNORE_INDEX, Example, encode_example
 from mmm.modeling.world import cpu_world
 from mmm.records import Sample
 from mmm.validation import gate
+
+if TYPE_CHECKING:
+    from mmm.modeling.checkpoints import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +270,7 @@ class Resumable:
 
     folder: Path
     current: dict[str, Any] | None
-    resume_from: Any  # checkpoints.Checkpoint | None, the same on every rank
+    resume_from: Checkpoint | None  # the same on every rank
 
     @classmethod
     def start(cls, accelerator: Any, cfg: TrainConfig, train_file: Path, distributed_type: str) -> Resumable:
