@@ -16,6 +16,18 @@ from mmm.errors import ParamsError
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = config.load(ROOT / "params.yaml")
+_CHECKPOINTS: list[Path] = []
+
+
+def checkpoints_dir() -> str:
+    """Where tests' training runs keep checkpoints unless a test says otherwise: one temporary
+    folder per session, never the repository's ``checkpoints/`` (checkpoint folders carry their
+    fingerprint, and a run removes its own once published, so tests do not meet each other's)."""
+    import tempfile
+
+    if not _CHECKPOINTS:
+        _CHECKPOINTS.append(Path(tempfile.mkdtemp(prefix="mmm-test-checkpoints-")))
+    return str(_CHECKPOINTS[0])
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +46,8 @@ def make(section: str, **overrides: Any) -> Any:
     for part in section.split("."):
         current = getattr(current, "validation" if part == "validate" else part)
     data = _merge(current.model_dump(by_alias=True), overrides)
+    if section == "train" and "checkpoints" not in overrides:
+        data["checkpoints"] = checkpoints_dir()
     try:
         return type(current).model_validate(data)
     except ValidationError as exc:
@@ -55,6 +69,7 @@ def write_params(path: Path, **sections: dict[str, Any]) -> Path:
     import yaml
 
     data = PARAMS.model_dump(mode="json", by_alias=True)
+    data["train"]["checkpoints"] = checkpoints_dir()
     for name, overrides in sections.items():
         data[name] = _merge(data[name], overrides)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")

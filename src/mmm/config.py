@@ -387,6 +387,9 @@ class LoraSettings(Section):
     target_modules: StrictStr | list[StrictStr]
 
 
+RESUME_KEYS = ("checkpoints", "checkpoint_every", "resume")  # how a run is made resumable, not what it trains
+
+
 class TrainConfig(Section):
     base_model: InPath
     accelerate_config: InPath
@@ -410,6 +413,9 @@ class TrainConfig(Section):
     save_dtype: Dtype
     seed: StrictInt
     threads: StrictInt | None = Field(ge=1)
+    checkpoints: OutPath  # resumable state, outside DVC's outs (mmm.modeling.checkpoints)
+    checkpoint_every: StrictInt | None = Field(ge=1)  # optimizer steps between checkpoints (null: none)
+    resume: Literal["auto", "never"]
     gate: InPath | None  # validate.gate (null: no check, for training on files outside the pipeline)
     train_file: InPath
     out: OutPath
@@ -418,8 +424,10 @@ class TrainConfig(Section):
     plot: OutPath
 
     def to_params(self) -> dict[str, Any]:
-        """The training settings as plain data for the model card (file locations left out)."""
-        return self.model_dump(mode="json", exclude={"gate", "train_file", "out", "metrics", "curve", "plot"})
+        """The training settings as plain data for the model card (file locations and the
+        checkpoint settings, which change no result, left out)."""
+        return self.model_dump(mode="json", exclude={"gate", "train_file", "out", "metrics", "curve", "plot",
+                                                     *RESUME_KEYS})
 
 
 class PredictConfig(Section):

@@ -17,16 +17,22 @@ accelerate config file (``configs/accelerate/``). What it does, following the pa
   :mod:`mmm.modeling.determinism`; no times, dates or absolute paths in any file). Losses are
   rounded to ``LOSS_DECIMALS`` (4) decimals. Times and throughput go to the untracked run log
   (``mmm.runlog``, name ``train``).
+* with ``train.checkpoint_every`` the run saves its whole state every N optimizer steps into
+  ``train.checkpoints`` and ``train.resume: auto`` continues a killed run from the newest
+  checkpoint of the same params, data and base model; the published outputs are the same bytes
+  as an uninterrupted run's (:mod:`mmm.modeling.checkpoints`).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmm import publish, runlog
 from mmm.config import TrainConfig
@@ -43,6 +49,9 @@ from mmm.modeling.sequence import IGNORE_INDEX, Example, encode_example
 from mmm.modeling.world import cpu_world
 from mmm.records import Sample
 from mmm.validation import gate
+
+if TYPE_CHECKING:
+    from mmm.modeling.checkpoints import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -140,19 +149,35 @@ def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[s
     wrapper = AnswerLoss(model)
     wrapper, optimizer, loader, scheduler = accelerator.prepare(wrapper, optimizer, loader, scheduler)
     fast_loss = check_answer_loss(accelerator, wrapper, collate([examples[i] for i in order[:cfg.per_device_batch_size]], pad_id))
+    distributed_type = str(accelerator.distributed_type).split(".")[-1]
+    resumable = Resumable.start(accelerator, cfg, paths.train, distributed_type)
 
     log.info("rank %d/%d: %d examples, %d optimizer steps, %s of %s parameters trainable (%s)",
              rank, world, len(examples), total_steps, f"{n_trainable:,}", f"{n_params:,}", cfg.method)
     curve: list[dict[str, Any]] = []
     batches = tokens = answer_tokens = rows_seen = 0
+    step = resumed_step = resumed_tokens = 0
+    batch_iter: Iterable[dict[str, Any]] = loader
+    if resumable.resume_from is not None:
+        position = resumable.resume_from.state
+        step, curve = position["step"], position["curve"]
+        resumed_step, resumed_tokens = step, sum(r[3] for r in position["ranks"])
+        batches, rows_seen, tokens, answer_tokens = position["ranks"][rank][1:]
+        # Start iterating before the state comes back: starting a DataLoader draws from the RNG
+        # (its base seed; accelerate syncs the ranks' RNGs), which the stopped run had done before
+        # its checkpoint. Loading afterwards gives the next batch exactly the stopped run's RNG.
+        skipping = iter(accelerator.skip_first_batches(loader, batches))
+        first = next(skipping, None)
+        accelerator.load_state(str(resumable.resume_from.path))
+        batch_iter = itertools.chain([first], skipping) if first is not None else ()
+        log.info("rank %d: resumed from %s at step %d, batch %d", rank, resumable.resume_from.path, step, batches)
     window_loss = torch.zeros((), device=accelerator.device)
     window_batches = 0
-    step = 0
     examples_per_step = cfg.per_device_batch_size * cfg.gradient_accumulation_steps * world
     train_start = time.perf_counter()
     wrapper.train()
-    progress = tqdm(total=total_steps, desc="train", disable=not accelerator.is_local_main_process)
-    for batch in loader:
+    progress = tqdm(total=total_steps, initial=step, desc="train", disable=not accelerator.is_local_main_process)
+    for batch in batch_iter if step < total_steps else ():
         with accelerator.accumulate(wrapper):
             loss = wrapper(**batch)
             accelerator.backward(loss)
@@ -180,6 +205,10 @@ def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[s
         progress.set_postfix(loss=f"{mean_loss:.3f}")
         if step >= total_steps:
             break
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            counters = accelerator.gather(torch.tensor([[rank, batches, rows_seen, tokens, answer_tokens]],
+                                                       device=accelerator.device)).tolist()
+            resumable.save(accelerator, step, {"curve": curve, "ranks": counters})
     progress.close()
     train_time = time.perf_counter() - train_start
 
@@ -191,7 +220,7 @@ def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[s
         "base_model": portable_path(cfg.base_model),
         "method": cfg.method,
         "target": cfg.target,
-        "distributed_type": str(accelerator.distributed_type).split(".")[-1],
+        "distributed_type": distributed_type,
         "world_size": world,
         "mixed_precision": cfg.mixed_precision,
         "train_rows": len(records),
@@ -219,17 +248,64 @@ def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[s
             plot_curve(out["plot"], curve, f"{Path(cfg.base_model).name} {cfg.method} ({cfg.target}), {world} process(es)")
             write_json(out["metrics"], metrics)
     accelerator.wait_for_everyone()
+    if main:
+        resumable.finished()
     accelerator.end_training()
     if not main:
         return {}
     telemetry = {
         "train_time_s": round(train_time, 1),
         "wall_time_s": round(time.perf_counter() - wall_start, 1),
-        "tokens_per_s": round(total_tokens / train_time, 1) if train_time > 0 else None,
+        "tokens_per_s": round((total_tokens - resumed_tokens) / train_time, 1) if train_time > 0 else None,
         "threads": torch.get_num_threads(),
+        "resumed_from_step": resumed_step,  # 0: started from scratch; tokens_per_s counts this run's tokens only
     }
     runlog.write(log_dir, "train", telemetry)
     return {**metrics, "telemetry": telemetry, "tokens_per_s": telemetry["tokens_per_s"]}
+
+
+@dataclass
+class Resumable:
+    """The checkpoint side of one run: where it saves, its fingerprint (main process) and what it resumes."""
+
+    folder: Path
+    current: dict[str, Any] | None
+    resume_from: Checkpoint | None  # the same on every rank
+
+    @classmethod
+    def start(cls, accelerator: Any, cfg: TrainConfig, train_file: Path, distributed_type: str) -> Resumable:
+        """Decide on the main process whether to resume and from where; every rank learns the answer."""
+        from accelerate.utils import broadcast_object_list
+
+        from mmm.modeling import checkpoints
+
+        folder = Path(cfg.checkpoints)
+        current, chosen = None, None
+        if accelerator.is_main_process:
+            has_any = bool(checkpoints.complete(folder))
+            if cfg.checkpoint_every or (cfg.resume == "auto" and has_any):
+                current = checkpoints.fingerprint(cfg, train_file, accelerator.num_processes, distributed_type)
+            checkpoints.clear_temporaries(folder)
+            if cfg.resume == "auto" and has_any:
+                chosen = checkpoints.find_resumable(folder, current)
+            elif cfg.resume == "never" and current is not None:
+                checkpoints.remove_run(folder, current, "train.resume is never")
+        shared = [chosen]
+        if accelerator.num_processes > 1:
+            broadcast_object_list(shared)
+        return cls(folder, current, shared[0])
+
+    def save(self, accelerator: Any, step: int, state: dict[str, Any]) -> None:
+        from mmm.modeling import checkpoints
+
+        checkpoints.save(accelerator, self.folder, step, {"step": step, **state}, self.current)
+
+    def finished(self) -> None:
+        """The model is published: the run's checkpoints are no longer needed (main process)."""
+        from mmm.modeling import checkpoints
+
+        if self.current is not None:
+            checkpoints.remove_run(self.folder, self.current, "the model is published")
 
 
 def build_model(cfg: TrainConfig) -> Any:

@@ -108,3 +108,36 @@ def test_two_processes_sharing_a_cache_lose_nothing_even_while_it_is_compacted(t
     assert len(cache) == 600 and cache.torn_lines == 0
     assert all(cache.get(_key(str(i))).text.startswith(f"answer {i} ") for i in range(600))
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+WRITER = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it; the kernel default kills the process
+from mmm.llm import ResponseCache
+from mmm.llm.types import Completion
+cache = ResponseCache(sys.argv[1], "local-completions", "gemma-3-270m")
+cache.put_many([("k0", Completion("first " * 100, 1, 1)), ("k1", Completion("second " * 100, 1, 1))])
+limit = cache.path.stat().st_size + 300  # the next line is ~800 bytes: the kernel stops the write at the limit
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+cache.put("k2", Completion("third " * 130, 1, 1))  # the rest of the line raises SIGXFSZ, which kills the process
+print("still alive")
+"""
+
+
+def test_a_writer_killed_mid_line_leaves_a_readable_cache(tmp_path):
+    """A real kill inside the append: RLIMIT_FSIZE cuts the write after 300 bytes and the kernel's
+    SIGXFSZ ends the process there (no handler, no cleanup, like SIGKILL)."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", WRITER, str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == -signal.SIGXFSZ and "still alive" not in proc.stdout, proc.stderr
+    cache = ResponseCache(tmp_path, FAMILY, MODEL)
+    lines = cache.path.read_bytes().split(b"\n")
+    assert len(lines) == 3 and len(lines[2]) == 300  # two whole lines, then 300 bytes of the third
+    assert (len(cache), cache.torn_lines) == (2, 1) and cache.get("k1").text == "second " * 100
+    cache.put("k3", Completion("after", 1, 1))  # the next writer seals the torn line first
+    final = ResponseCache(tmp_path, FAMILY, MODEL)
+    assert (len(final), final.torn_lines) == (3, 1) and final.get("k3").text == "after" and "k2" not in final

@@ -27,3 +27,12 @@ def test_no_stage_names_a_data_path_itself(root):
                 if not path.startswith(("${", "src/", "stages/")):
                     literal.append(f"{name}.{kind}: {path}")
     assert literal == []
+
+
+def test_the_train_stage_depends_on_every_train_param_but_the_checkpoint_settings(root):
+    """A new train key must be listed in dvc.yaml; changing how a run is checkpointed reruns nothing."""
+    from mmm.config import RESUME_KEYS, TrainConfig
+
+    listed = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["train"]["params"]
+    assert listed == [f"train.{key}" for key in TrainConfig.model_fields if key not in RESUME_KEYS]
+    assert set(RESUME_KEYS) == {"checkpoints", "checkpoint_every", "resume"}

@@ -7,7 +7,8 @@ Design choices (why):
   token counts and finish reason, never the prompt, so the default model's shard stays small
   enough to commit to git.
 - Writers open the shard with O_APPEND under an exclusive ``flock`` and write whole lines, one
-  ``write`` per batch. A killed run therefore loses at most the answers still in flight, and two
+  ``write`` per batch, repeated for the rest if the kernel writes less (a file size limit, a full
+  disk). A killed run therefore loses at most the answers still in flight, and two
   runs sharing a cache (two stages, two terminals) interleave whole lines, never bytes.
 - Readers skip a torn last line (a crash mid-write) with a warning, and duplicates (two runs
   that answered the same prompt) resolve to the first entry.
@@ -115,7 +116,7 @@ class ResponseCache:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 prefix = "" if _ends_with_newline(fd) else "\n"  # seal a torn line left by a crash
-                os.write(fd, (prefix + "".join(lines)).encode("utf-8"))
+                _write_all(fd, (prefix + "".join(lines)).encode("utf-8"))
             finally:
                 os.close(fd)
         self.added += len(lines)
@@ -209,6 +210,13 @@ def _parse(text: str, where: str, on_bad: Any = None) -> Iterator[dict[str, Any]
                 on_bad()
             continue
         yield entry
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written: a write may be short (file size limit, a full disk)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _ends_with_newline(fd: int) -> bool:
