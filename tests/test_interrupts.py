@@ -70,7 +70,10 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def _python(prelude: str, args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    import mmm
+
+    source = str(Path(mmm.__file__).resolve().parents[1])  # the mmm under test, whatever the editable install points at
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": source}
     return subprocess.Popen([sys.executable, "-c", "import sys\n" + prelude + RUN, *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
