@@ -142,3 +142,25 @@ def test_a_profile_that_is_not_yaml_is_a_clean_error(params_copy, tmp_path):
     broken.write_text("train: [\n", encoding="utf-8")
     result = runner.invoke(app, ["profile", "apply", str(broken), "--params", str(params_copy)])
     assert result.exit_code == 1 and f"{broken}: not valid YAML" in result.output and "Traceback" not in result.output
+
+
+def test_the_paper_answer_budget_never_cuts_a_reference_answer_of_the_sample(params_copy, root, sample_dir):
+    """Counted with GPT-3.5's own encoding (cl100k), every reference one-shot answer fits the paper's max_tokens."""
+    from mmm.io import read_records
+    from mmm.llm.tokens import Tokenizer
+    from mmm.records import Sample
+    from mmm.translate import template as templates
+
+    profile.apply(root / "params" / "paper.yaml", params_copy)
+    cap = config.load(params_copy).translate.max_tokens
+    tokenizer = Tokenizer("cl100k_base", True, "completions")
+    rows = lambda folder: {r["id"]: Sample.from_record(r) for p in sorted(folder.glob("*.jsonl")) for r in read_records(p)}  # noqa: E731
+    langs = {"ja": rows(sample_dir / "ja"), "en": rows(sample_dir / "reference" / "en"), "zh": rows(sample_dir / "reference" / "zh")}
+    checked = 0
+    for source, target in (("ja", "en"), ("ja", "zh"), ("en", "ja"), ("en", "zh")):
+        marker = templates.load(templates.template_path(root / "prompts" / "translate", source, target)).answer_output
+        for key, src in langs[source].items():
+            tgt = langs[target][key]
+            assert tokenizer.count(f"{tgt.input}\n{marker}\n{tgt.output}") <= cap.for_sample(src, target), (key, source, target)
+            checked += 1
+    assert checked == 4 * 252
