@@ -223,6 +223,8 @@ class TranslateItem(Section):
     references: InPath | None
     metrics: OutPath | None
     sample: dict[Dataset, Count] | None  # seeded rows per sub-dataset; None: every row
+    overrides: InPath | None  # reviewed rows (mmm.translate.review); None: no review
+    review_sheet: OutPath | None  # where `mmm review export` writes the sheet
 
 
 class TranslateConfig(Section):

@@ -161,6 +161,15 @@ def write_json(path: str | Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False, default=_plain) + "\n", encoding="utf-8")
 
 
+def write_yaml(path: str | Path, data: dict[str, Any], header: str = "") -> None:
+    """Write a hand-editable YAML file atomically: ``header`` (comments) then ``data`` in insertion order."""
+    import yaml
+
+    body = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text(header + body, encoding="utf-8")
+
+
 def _plain(value: Any) -> Any:
     """JSON for the values configs carry: paths as POSIX strings."""
     if isinstance(value, Path):

@@ -197,9 +197,9 @@ def test_the_key_never_reaches_cache_metrics_results_or_logs(fake_openai, openai
 def test_requests_per_minute_is_never_exceeded(fake_openai, openai_config):
     run_requests([LLMRequest("warm", "warm up")], openai_config)  # imports and connections out of the way
     config = replace(openai_config, concurrency=16, requests_per_minute=1200)  # 20/s, one second of burst
-    report = run_requests(requests(30), config)
-    assert report.summary.answered == 30
+    report = run_requests(requests(60), config)
+    assert report.summary.answered == 60
     starts = sorted(c.at for c in fake_openai.calls if c.prompt != "warm up")
-    # 20 go at once, the other 10 at 20/s: the last starts >= 0.45 s after the first (unlimited, the
-    # 30 go out within ~0.1 s). Server arrival stamps jitter under load, hence 0.4.
-    assert starts[-1] - starts[0] >= 0.4
+    # 20 go at once, the other 40 at 20/s: the last starts ~2 s after the first (unlimited, the 60 go
+    # out within ~0.2 s). Server arrival stamps bunch up by a few hundred ms on a loaded box, hence 1.5.
+    assert starts[-1] - starts[0] >= 1.5

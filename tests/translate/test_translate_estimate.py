@@ -207,7 +207,7 @@ def test_the_cli_prints_every_item_and_opens_no_connection_without_a_key(tmp_pat
         source = write_jsonl(tmp_path / "labels" / f"{lang}.jsonl", mapped_rows(sample_dir, lang, per_dataset=4))
         items[lang] = {"input": str(source), "to": lang, "out": str(tmp_path / f"{lang}.out.jsonl"),
                        "failed": str(tmp_path / f"{lang}.failed.jsonl"), "references": None, "metrics": None,
-                       "sample": {"SCPOS-N": 1} if lang == "zh" else None}
+                       "sample": {"SCPOS-N": 1} if lang == "zh" else None, "overrides": None, "review_sheet": None}
     with _Listener() as listener:
         url = listener.url if where == "listening" else _closed_port_url()
         params = write_params(tmp_path / "params.yaml", translate={"method": "one_shot", "items": items},
@@ -240,6 +240,7 @@ def test_a_missing_input_is_named_before_anything_is_printed(tmp_path, monkeypat
     params = write_params(tmp_path / "params.yaml", llm={"backend": "openai", "model": "gpt-4o-mini"},
                           translate={"items": {"en": {"input": str(tmp_path / "nope.jsonl"), "to": "en",
                                                       "out": "o.jsonl", "failed": "f.jsonl", "references": None,
-                                                      "metrics": None, "sample": None}}})
+                                                      "metrics": None, "sample": None, "overrides": None,
+                                                      "review_sheet": None}}})
     result = CliRunner().invoke(app, ["translate", "--estimate", "--all-items", "--params", str(params)])
     assert result.exit_code != 0 and "nope.jsonl" in result.output and "input not found" in result.output

@@ -30,7 +30,7 @@ class Terminated(Exception):
     """SIGTERM arrived (raised from the signal handler so ``finally`` blocks and cleanups run)."""
 
 
-PIPELINE_ORDER = ("ingest", "tconer", "label-map", "translate", "filter", "check", "assemble", "validate", "split",
+PIPELINE_ORDER = ("ingest", "tconer", "label-map", "translate", "review", "filter", "check", "assemble", "validate", "split",
                   "convert-base", "train", "predict", "evaluate", "extract", "params", "profile")
 
 

@@ -15,7 +15,7 @@ PANEL = "1. Data"
 
 
 def register(app: typer.Typer) -> None:
-    from mmm.cli import tconer
+    from mmm.cli import review, tconer
 
     app.command("ingest", rich_help_panel=PANEL)(interruptible(ingest))
     app.add_typer(tconer.app, name="tconer", rich_help_panel=PANEL)
@@ -23,6 +23,8 @@ def register(app: typer.Typer) -> None:
     for command in (label_map, translate, filter_, check, assemble, validate, split):
         name = command.__name__.rstrip("_").replace("_", "-")
         app.command(name, rich_help_panel=PANEL)(interruptible(command) if command in local else command)
+        if command is translate:
+            app.add_typer(review.app, name="review", rich_help_panel=PANEL)
 
 
 def ingest(params: Path = PARAMS) -> None:
@@ -102,7 +104,7 @@ def translate(
                              max_cost_usd=max_cost_usd)
     result = translate_file(job.input, job.to, job.out, job.failed, settings, llm, job.metrics, job.references,
                             log_dir=cfg.logs.dir, log_name=f"translate_{item}" if item else None,
-                            sample=job.sample, seed=cfg.translate.seed)
+                            sample=job.sample, seed=cfg.translate.seed, overrides=job.overrides)
     typer.echo(summary_line(result))
 
 

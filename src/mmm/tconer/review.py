@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from mmm.io import InputError, Problem, atomic_path
+from mmm.io import InputError, Problem, atomic_path, write_yaml
 from mmm.records import Sample
 from mmm.tconer.label import LabelRules, label_problem
 
@@ -102,9 +102,5 @@ def apply_sheet(sheet: str | Path, overrides_path: str | Path, rules: LabelRules
                 changes["dropped"] += 1
     if problems:
         raise InputError(problems)
-    body = yaml.safe_dump(
-        {"labels": dict(sorted(labels.items())), "drop": dict(sorted(drop.items()))}, allow_unicode=True, sort_keys=False
-    )
-    with atomic_path(overrides_path) as tmp:
-        tmp.write_text(OVERRIDES_HEADER + body, encoding="utf-8")
+    write_yaml(overrides_path, {"labels": dict(sorted(labels.items())), "drop": dict(sorted(drop.items()))}, OVERRIDES_HEADER)
     return changes

@@ -30,7 +30,7 @@ from mmm.io import (
 )
 from mmm.llm import LLMConfig, pending
 from mmm.records import FormatError, Sample
-from mmm.translate import methods, quality
+from mmm.translate import methods, quality, review
 from mmm.translate.sampling import sample_rows
 from mmm.translate.types import (
     LabelMode,
@@ -115,11 +115,13 @@ def translate_file(
     log_name: str | None = None,
     sample: Mapping[str, int] | None = None,
     seed: int = 0,
+    overrides: str | Path | None = None,
 ) -> dict[str, Any]:
     """Translate ``input_path`` into ``target``; returns the metrics (also written to ``metrics_path``).
 
     ``sample`` (sub-dataset -> rows) translates a seeded sample of those sub-datasets only
-    (``mmm.translate.sampling``); the rows left out are counted in ``not_sampled``.
+    (``mmm.translate.sampling``); the rows left out are counted in ``not_sampled``. ``overrides``
+    (``mmm.translate.review``) replaces or drops reviewed rows after the LLM, counted in ``review``.
 
     ``out``, ``failed`` and ``metrics_path`` are published as one set (``mmm.publish``).
 
@@ -130,16 +132,19 @@ def translate_file(
     """
     started = time.perf_counter()
     targets = {"out": out, "failed": failed, "metrics": metrics_path}
-    with publish.outputs(targets, inputs=[input_path, references]) as paths:
+    with publish.outputs(targets, inputs=[input_path, references, overrides]) as paths:
+        reviewed = review.Overrides.load(overrides)
         rows, not_sampled = sample_rows(read_source_rows(input_path, target), sample, seed)
         refs = load_references(references, target) if references else None
         method = methods.get(settings.method)
         run = method(rows, target, settings, config) if rows else MethodRun({}, {})
-        outcomes = _accounted(rows, run, settings.method)
+        outcomes, review_counts = review.apply(reviewed, rows, _accounted(rows, run, settings.method), target)
         write_jsonl(paths["out"], (outcomes[r.id].record for r in rows if outcomes[r.id].ok))
         write_jsonl(paths["failed"], (_failed_row(r, outcomes[r.id]) for r in rows if outcomes[r.id].failed))
         metrics = build_metrics(rows, outcomes, run, settings, target, refs)
         metrics = {"read_rows": len(rows) + sum(not_sampled.values()), "not_sampled": not_sampled, **metrics}
+        if overrides is not None:
+            metrics["review"] = review_counts
         if metrics_path is not None:
             write_json(paths["metrics"], metrics)
     telemetry = build_telemetry(run, metrics, time.perf_counter() - started)
