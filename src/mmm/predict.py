@@ -21,7 +21,6 @@ throughput go to the untracked run log (``mmm.runlog``, name ``predict``).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -334,7 +333,7 @@ def load_generator(model_dir: str | Path, dtype: str = "float32", device: str | 
         return Generator(model_dir, dtype, None if device in (None, "auto") else device)
     except MMMError:
         raise
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - transformers, safetensors and tokenizers each raise their own types
         raise ModelDirError(f"{model_dir}: cannot load the model ({type(exc).__name__}: {exc})") from None
 
 
