@@ -1,15 +1,19 @@
-"""OIELLM stages, in pipeline order: convert-base, train, predict, evaluate; and extract for one text."""
+"""OIELLM stages, in pipeline order: convert-base, train, predict, evaluate; and extract for one text or many."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from mmm import config
 from mmm.cli.choices import Constrained, Dtype, InputFormat, Lang, Mode, Target, value
 from mmm.cli.common import PARAMS, interruptible
+
+if TYPE_CHECKING:
+    from mmm.predict import Extraction
 
 PANEL = "2. Model"
 
@@ -161,7 +165,8 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
         write_jsonl(paths["out"], rows)
 
 
-def _print_extraction(result) -> None:  # type: ignore[no-untyped-def]
+def _print_extraction(result: Extraction) -> None:
+    """The one-text form: the label and one line per pair, or the raw answer that does not parse."""
     if result.error:
         typer.echo(f"raw output: {result.raw}")
         typer.echo(f"(the output does not parse strictly as {result.target}: {result.error})")
