@@ -29,14 +29,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mmm import publish, runlog
+from mmm import publish, registry, runlog
 from mmm.config import PredictConfig
+from mmm.errors import MMMError
 from mmm.io import portable_path, read_records, write_json, write_jsonl
+from mmm.modeling.constrained import (
+    ConstraintError,
+    RowSpec,
+    check_mode,
+    processor_factory,
+    row_spec,
+)
 from mmm.modeling.determinism import reproducible
-from mmm.modeling.constrained import ConstraintError, RowSpec, check_mode, processor_factory, row_spec
 from mmm.modeling.generation import Engine
-from mmm.modeling.loading import read_format
-from mmm.modeling.sequence import dataset_for_task, encode_prompt, parse_prediction
+from mmm.modeling.loading import ModelDirError, check_model_dir, read_format
+from mmm.modeling.sequence import (
+    SequenceError,
+    dataset_for_task,
+    encode_prompt,
+    parse_prediction,
+)
 from mmm.modeling.world import cpu_world
 from mmm.records import FormatError, format_input, split_input
 from mmm.split import rank_key
@@ -229,25 +241,79 @@ class Extraction:
     text_label: str | None = None
     pairs: tuple[tuple[str, ...], ...] | None = None
     error: str | None = None
+    dataset: str | None = None  # the sub-dataset whose format parsed the answer
+    finish: str | None = None  # eos | newline | max_new_tokens
+
+
+@dataclass(frozen=True)
+class Request:
+    """One text for ``mmm extract``. ``dataset`` None: the first sub-dataset with the task word (``NER``:
+    SCNM); ``labels``: the word-level labels the answer may use (needs a constrained mode)."""
+
+    text: str
+    task: str = "NER"
+    dataset: str | None = None
+    labels: tuple[str, ...] | None = None
+    id: str | None = None
+
+
+def resolve_dataset(task: str, dataset: str | None) -> str:
+    """The sub-dataset a request is parsed (and, under ``schema``, constrained) as; raises ``SequenceError``."""
+    if dataset is None:
+        return dataset_for_task(task)
+    try:
+        kind = registry.kind(dataset)
+    except KeyError as exc:
+        raise SequenceError(str(exc.args[0])) from None
+    if task not in kind.instructions:
+        words = ", ".join(repr(w) for w in kind.instructions)
+        raise SequenceError(f"task {task!r} is not an instruction word of {dataset} (its words: {words})")
+    return dataset
+
+
+def request_spec(request: Request, constrained: str, lang: str | None, target: str = "joint") -> RowSpec | None:
+    """Check ``request`` (before any model is loaded) and return its decoding constraint."""
+    if not request.text.strip():
+        raise SequenceError("text is empty")
+    dataset = resolve_dataset(request.task, request.dataset)
+    return extract_spec(request.text, request.task, dataset, constrained, lang, request.labels, target)
+
+
+def extract_many(requests: Sequence[Request], generator: Generator, max_new_tokens: int | None = None,
+                 constrained: str = "off", lang: str | None = None, batch_size: int = 16,
+                 progress: bool = False) -> list[Extraction]:
+    """Answer many texts in batches (longest prompts first), results in request order.
+
+    Each request is parsed as its own dataset and task; ``constrained``/``lang`` apply to all."""
+    specs = [request_spec(r, constrained, lang, generator.target) for r in requests]
+    inputs = [format_input(r.text, r.task) for r in requests]
+    generations = generator.generate(inputs, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
+                                     constraints=None if all(s is None for s in specs) else specs)
+    results = []
+    for request, input_, generation in zip(requests, inputs, generations):
+        dataset = resolve_dataset(request.task, request.dataset)
+        common = {"input": input_, "raw": generation.text, "target": generator.target, "dataset": dataset,
+                  "finish": generation.finish}
+        try:
+            parsed = parse_prediction(generation.text, dataset, request.task, generator.target)
+        except FormatError as exc:
+            results.append(Extraction(**common, error=str(exc)))
+            continue
+        results.append(Extraction(**common, text_label=parsed.text_label, pairs=parsed.pairs))
+    return results
 
 
 def extract(text: str, task: str, generator: Generator, max_new_tokens: int | None = None,
-            constrained: str = "off", lang: str | None = None, labels: Sequence[str] | None = None) -> Extraction:
+            constrained: str = "off", lang: str | None = None, labels: Sequence[str] | None = None,
+            dataset: str | None = None) -> Extraction:
     """Run the model on one plain text with an instruction word (``NER``, ``Sentiment Adj``...).
 
     ``max_new_tokens`` None: the budget the model folder ships. ``constrained`` grammar/schema holds
     the answer to the MMM grammar (schema: inventories of ``lang``, all three if None; ``labels``
-    restricts the word-level labels)."""
-    dataset = dataset_for_task(task)
-    input_ = format_input(text, task)
-    spec = extract_spec(text, task, dataset, constrained, lang, labels, generator.target)
-    raw = generator.generate([input_], max_new_tokens=max_new_tokens, batch_size=1,
-                             constraints=None if spec is None else [spec])[0].text
-    try:
-        parsed = parse_prediction(raw, dataset, task, generator.target)
-    except FormatError as exc:
-        return Extraction(input_, raw, generator.target, error=str(exc))
-    return Extraction(input_, raw, generator.target, parsed.text_label, parsed.pairs)
+    restricts the word-level labels). ``dataset`` picks the sub-dataset of a shared task word
+    (``NER``: SCNM by default, TCONER for open-domain text labels)."""
+    request = Request(text, task, dataset, None if labels is None else tuple(labels))
+    return extract_many([request], generator, max_new_tokens, constrained, lang, batch_size=1)[0]
 
 
 def extract_spec(text: str, task: str, dataset: str, constrained: str, lang: str | None,
@@ -260,10 +326,23 @@ def extract_spec(text: str, task: str, dataset: str, constrained: str, lang: str
     return row_spec(constrained, text, task, dataset, lang, target, labels)
 
 
+def load_generator(model_dir: str | Path, dtype: str = "float32", device: str | None = None) -> Generator:
+    """A ``Generator`` for ``mmm extract``; a folder that transformers cannot read is a ``ModelDirError``."""
+    check_model_dir(model_dir)
+    try:
+        return Generator(model_dir, dtype, None if device in (None, "auto") else device)
+    except MMMError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - transformers, safetensors and tokenizers each raise their own types
+        raise ModelDirError(f"{model_dir}: cannot load the model ({type(exc).__name__}: {exc})") from None
+
+
 def extract_from_folder(text: str, task: str, model_dir: str | Path, max_new_tokens: int | None = None,
                         constrained: str = "off", lang: str | None = None,
-                        labels: Sequence[str] | None = None) -> Extraction:
+                        labels: Sequence[str] | None = None, dataset: str | None = None,
+                        dtype: str = "float32", device: str | None = None) -> Extraction:
     """``mmm extract`` with nothing but a model folder: format, budget and stop rule are the folder's."""
-    dataset = dataset_for_task(task)  # an unknown task (or a bad constraint) fails before the model is loaded
-    extract_spec(text, task, dataset, constrained, lang, labels, "joint")
-    return extract(text, task, Generator(model_dir), max_new_tokens, constrained, lang, labels)
+    # an unknown task (or a bad constraint) fails before the model is loaded
+    request_spec(Request(text, task, dataset, None if labels is None else tuple(labels)), constrained, lang)
+    return extract(text, task, load_generator(model_dir, dtype, device), max_new_tokens, constrained, lang, labels,
+                   dataset)

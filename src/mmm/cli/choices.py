@@ -25,3 +25,4 @@ Constrained = _choices("Constrained", config.Constrained)
 def value(choice: Enum | None) -> Any:
     """The plain value of an optional choice (``None`` = flag not given)."""
     return None if choice is None else choice.value
+InputFormat = Enum("InputFormat", {v: v for v in ("auto", "jsonl", "lines")}, type=str)  # mmm.extract_io.INPUT_FORMATS

@@ -1,15 +1,19 @@
-"""OIELLM stages, in pipeline order: convert-base, train, predict, evaluate; and extract for one text."""
+"""OIELLM stages, in pipeline order: convert-base, train, predict, evaluate; and extract for one text or many."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from mmm import config
-from mmm.cli.choices import Constrained, Dtype, Lang, Mode, Target, value
+from mmm.cli.choices import Constrained, Dtype, InputFormat, Lang, Mode, Target, value
 from mmm.cli.common import PARAMS, interruptible
+
+if TYPE_CHECKING:
+    from mmm.predict import Extraction
 
 PANEL = "2. Model"
 
@@ -97,24 +101,72 @@ def evaluate(
 
 
 def extract(
-    text: str = typer.Argument(..., help="plain text (without /INSTRUCT)"),
+    text: str | None = typer.Argument(None, metavar="[TEXT]", help="plain text (without /INSTRUCT); or many with --input"),
+    input_: str | None = typer.Option(
+        None, "--input", "-i", help="many texts: a JSONL file (text, optional id/task/dataset/labels per line) or one "
+                                    "text per line; - reads stdin. Writes JSON Lines"),
+    input_format: InputFormat = typer.Option(
+        "auto", help="auto: JSONL for *.jsonl, lines for *.txt, else JSONL if the first line starts with '{'"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="write the JSON Lines here instead of stdout"),
     task: str = typer.Option("NER", help="instruction word: NER, Sentiment Adj, Relation Extraction, ..."),
+    dataset: str | None = typer.Option(
+        None, help="sub-dataset of a shared task word (NER: SCNM, the default, or TCONER for open-domain text labels)"),
     model_dir: Path = typer.Option(..., help="a trained OIELLM folder (e.g. models/oiellm)"),
     max_new_tokens: int | None = typer.Option(None, help="answer budget (default: the folder's generation_config.json)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of text"),
+    as_json: bool = typer.Option(False, "--json", help="TEXT: print one JSON object instead of text"),
     constrained: Constrained = typer.Option(
         "off", help="off | grammar: an answer that parses | schema: also inventory labels and entities copied from the text"),
     lang: Lang | None = typer.Option(None, help="schema: the language whose label inventories apply (default: all three)"),
     labels: str | None = typer.Option(None, help="comma-separated word-level labels the answer may use (needs --constrained)"),
+    device: str = typer.Option("auto", help="torch device: cpu, cuda, cuda:1, ... (auto: cuda if available)"),
+    dtype: Dtype = typer.Option("float32", help="weights dtype for inference"),
+    batch_size: int = typer.Option(16, min=1, help="--input: texts generated together"),
 ) -> None:
-    """Extract the text-level label and word-level pairs from one text (needs only the model folder)."""
-    from mmm.predict import extract_from_folder
+    """Extract the text-level label and word-level pairs from one TEXT, or from many (--input) as JSON Lines."""
+    from mmm.predict import Request, extract_from_folder, extract_many, load_generator
 
     wanted = None if labels is None else [x.strip() for x in labels.split(",") if x.strip()]
-    result = extract_from_folder(text, task, model_dir, max_new_tokens, value(constrained), value(lang), wanted)
-    if as_json:
-        typer.echo(json.dumps(result.__dict__, ensure_ascii=False))
+    if (text is None) == (input_ is None):
+        raise typer.BadParameter("give either TEXT or --input FILE (- for stdin)")
+    if input_ is None:
+        assert text is not None
+        result = extract_from_folder(text, task, model_dir, max_new_tokens, value(constrained), value(lang), wanted,
+                                     dataset, value(dtype), device)
+        if out is not None:
+            from mmm.extract_io import output_row
+
+            _write_rows(out, [output_row(None, result, Request(text, task, dataset, wanted))])
+        elif as_json:
+            typer.echo(json.dumps(result.__dict__, ensure_ascii=False))
+        else:
+            _print_extraction(result)
         return
+    from mmm.extract_io import output_row, parse_rows, read_source
+
+    name, content = read_source(input_)
+    rows = parse_rows(name, content, value(input_format), task, dataset, wanted, value(constrained), value(lang))
+    generator = load_generator(model_dir, value(dtype), device)  # every row is checked before the model loads
+    results = extract_many([r.request for r in rows], generator, max_new_tokens, value(constrained), value(lang),
+                           batch_size, progress=out is not None)
+    lines = [output_row(row, result, row.request) for row, result in zip(rows, results)]
+    if out is not None:
+        _write_rows(out, lines)
+        typer.echo(f"extract: {len(lines)} texts, {sum(r['error'] is None for r in lines)} parsed -> {out}", err=True)
+    else:
+        for line in lines:
+            typer.echo(json.dumps(line, ensure_ascii=False))
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    from mmm import publish
+    from mmm.io import write_jsonl
+
+    with publish.outputs({"out": path}) as paths:
+        write_jsonl(paths["out"], rows)
+
+
+def _print_extraction(result: Extraction) -> None:
+    """The one-text form: the label and one line per pair, or the raw answer that does not parse."""
     if result.error:
         typer.echo(f"raw output: {result.raw}")
         typer.echo(f"(the output does not parse strictly as {result.target}: {result.error})")

@@ -1,0 +1,90 @@
+"""Zero-shot open NER with user-given label sets on CrossNER AI, CrossNER music and MIT restaurant.
+
+The three files are UniversalNER's test sets in the Pile-NER-type conversation format (one record per
+(text, type) question; research-only licence), read at run time from ``../shared/data/pile-ner-format``
+beside the repository and never copied into it. Per data set: group the records by text
+(``mmm.zeroshot.read_pile_ner``), take a seeded subsample of texts, and run the OIELLM once per text through
+``mmm extract``'s code path (``mmm.predict.extract_many``) as ``TEXT/NER`` with dataset TCONER (open-domain
+text label), the data set's whole label set as ``labels`` and ``constrained: schema`` (then ``off`` for
+comparison: free answers, no label set). Scores are entity-level micro P/R/F1 over (type, entity) sets per
+text, with entities compared exactly up to whitespace (``exact``) and after UniversalNER's own normalisation
+(``uniner``: lower case, punctuation and articles removed); types are compared case-insensitively.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_zeroshot_ner.py --model models/oiellm --texts 48
+
+Prints one JSON line per (data set, mode) as it goes, then the whole report; ``--predictions FILE`` also
+keeps each answer (outside the repository: they quote the licensed texts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "pile-ner-format"
+SETS = ("CrossNER_AI", "CrossNER_music", "mit-restaurant")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "oiellm")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--texts", type=int, default=48, help="texts per data set (seeded subsample)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--modes", default="schema,off")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="default: the model folder's (128)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--predictions", type=Path, default=None, help="JSONL of every answer (keep it out of the repo)")
+    args = parser.parse_args()
+
+    import torch
+
+    from mmm import zeroshot
+    from mmm.predict import Request, extract_many, load_generator
+
+    torch.set_num_threads(args.threads)
+    if not args.data.is_dir():
+        sys.exit(f"no data folder {args.data}")
+    generator = load_generator(args.model, device="cpu")
+    report: dict = {"model": str(args.model), "texts_per_set": args.texts, "seed": args.seed,
+                    "batch_size": args.batch_size, "threads": args.threads,
+                    "max_new_tokens": args.max_new_tokens or generator.settings.max_new_tokens,
+                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "sets": {}}
+    kept = []
+    for name in args.sets.split(","):
+        gold = zeroshot.read_pile_ner(args.data / f"{name}.json")
+        items = zeroshot.subsample(gold.items, args.texts, args.seed)
+        entry = report["sets"][name] = {
+            "records": gold.records, "texts": len(gold.items), "sampled": len(items), "types": list(gold.types),
+            "gold_entities": sum(len(g.pairs()) for g in items),
+            "texts_over_max_pieces": sum(len(g.pairs()) > 12 for g in items), "modes": {}}
+        for mode in args.modes.split(","):
+            labels = gold.types if mode != "off" else None
+            requests = [Request(g.text, "NER", "TCONER", labels, g.id) for g in items]
+            start = time.perf_counter()
+            results = extract_many(requests, generator, args.max_new_tokens, mode, "en", args.batch_size)
+            seconds = time.perf_counter() - start
+            predicted = [None if r.pairs is None else r.pairs for r in results]
+            entry["modes"][mode] = {
+                **{key: zeroshot.score(items, predicted, norm).metrics() for key, norm in zeroshot.NORMALISERS.items()},
+                "parsed": sum(r.error is None for r in results),
+                "finish": {f: sum(r.finish == f for r in results) for f in ("eos", "newline", "max_new_tokens")},
+                "types_outside_label_set": sum(p[0] not in gold.types for r in results for p in r.pairs or ()),
+                "generate_s": round(seconds, 1), "load_after": os.getloadavg()[0],
+            }
+            print(json.dumps({"set": name, "mode": mode, **entry["modes"][mode]}), flush=True)
+            kept += [{"set": name, "mode": mode, "id": g.id, "raw": r.raw, "error": r.error} for g, r in zip(items, results)]
+    if args.predictions:
+        args.predictions.write_text("".join(json.dumps(k, ensure_ascii=False) + "\n" for k in kept), encoding="utf-8")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
