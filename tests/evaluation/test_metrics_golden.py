@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from test_metrics_report import sample_predictions
+
 from configs import make
 from mmm.evaluation import evaluate_file
 from mmm.io import write_json
-from test_metrics_report import sample_predictions
 
 GOLDEN = Path(__file__).parent / "data" / "evaluate_sample.json"
 
