@@ -77,3 +77,23 @@ def test_zero_samples_turns_intervals_off(tmp_path):
     row = {"id": "a", "lang": "en", "dataset": "SCNM", "input": "Ann./NER", "output": "Society/NER/:Person;Ann", "prediction": ""}
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
     assert "ci" not in evaluate_file(path, make("evaluate", bootstrap_samples=0))["metrics"]["en"]["SCNM"]
+
+
+def test_paired_draws_match_the_textbook_paired_row_resampling():
+    # Resampling rows once and scoring both models on them == one multinomial over joint (A, B) vectors.
+    from mmm.evaluation.bootstrap import paired_f1_draws
+
+    rows_a = _rows(400, 2)
+    rows_b = rows_a.copy()
+    rows_b[::3, 0, 0] = 0  # B: A missing the right pairs of every third row (the two are correlated)
+    joint = np.stack([rows_a, rows_b], axis=1)  # (n, 2, 1, 3)
+    distinct, frequency = _compress(joint)
+    draws_a, draws_b = paired_f1_draws(distinct, frequency, 4000, seed_for(0, "pair"))
+    ours = np.percentile(draws_a[:, 0] - draws_b[:, 0], [2.5, 97.5])
+    picks = np.random.default_rng(8).integers(0, len(joint), size=(4000, len(joint)))
+    totals = joint[picks, :, 0, :].sum(axis=1)  # (4000, 2, 3)
+    f1 = _f1_percent(totals[..., 0], totals[..., 1], totals[..., 2])
+    textbook = np.percentile(f1[:, 0] - f1[:, 1], [2.5, 97.5])
+    assert ours == pytest.approx(textbook, abs=0.8)
+    # Pairing: the difference varies less than it would if A and B were resampled independently.
+    assert np.std(draws_a[:, 0] - draws_b[:, 0]) < np.hypot(np.std(draws_a[:, 0]), np.std(draws_b[:, 0]))

@@ -89,12 +89,25 @@ def evaluate(
     plot: Path | None = typer.Option(None, help="F1 chart, PNG (default: evaluate.plot)"),
     mode: Mode | None = typer.Option(None, help="paper: Algorithm 1 exactly; normalized: also folds whitespace and full-width ：；"),
     target: Target | None = typer.Option(None, help="what the model prints; auto: the rows' 'target' field, else joint"),
+    against: Path | None = typer.Option(
+        None, metavar="B.jsonl", help="compare with model B on the same rows: paired bootstrap of F1 A - B, printed "
+                                      "as a table (JSON only with --out; evaluate.out is not written)"),
     params: Path = PARAMS,
 ) -> None:
     """Score predictions with the paper's TL / WL / ALL micro F1, plus audits and bootstrap intervals."""
     from mmm.evaluation import evaluate_and_report
     from mmm.evaluation.report import summary_line
 
+    if against is not None:
+        from mmm.evaluation import paired
+
+        if report is not None or plot is not None:
+            raise typer.BadParameter("--report and --plot do not apply with --against (use --out for the JSON)")
+        cfg = config.load(params).evaluate.with_flags(predictions=predictions, mode=value(mode), target=value(target))
+        typer.echo(paired.table(paired.compare_and_report(cfg.predictions, against, cfg, out)))
+        if out is not None:
+            typer.echo(f"compare: -> {out}")
+        return
     cfg = config.load(params).evaluate.with_flags(predictions=predictions, out=out, report=report, plot=plot,
                                            mode=value(mode), target=value(target))
     typer.echo(summary_line(evaluate_and_report(cfg), cfg.out))

@@ -51,3 +51,23 @@ def f1_intervals(
     tail = 100.0 * (1.0 - confidence) / 2.0
     low, high = np.percentile(f1, [tail, 100.0 - tail], axis=0)
     return [(float(lo), float(hi)) for lo, hi in zip(low, high)]
+
+
+def paired_f1_draws(
+    distinct: np.ndarray, frequency: np.ndarray, samples: int, seed: np.random.SeedSequence
+) -> tuple[np.ndarray, np.ndarray]:
+    """F1 (percent) of models A and B in ``samples`` paired resamples, each ``(samples, levels)``.
+
+    ``distinct`` is ``(k, 2, levels, 3)``: the distinct *joint* per-row counts (A's, then B's), so
+    one multinomial draw resamples rows once and scores both models on the same resample.
+    """
+    levels = distinct.shape[2]
+    rows = int(frequency.sum())
+    if rows == 0 or samples <= 0:
+        empty = np.zeros((max(samples, 0), levels))
+        return empty, empty.copy()
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(rows, frequency / rows, size=samples)  # (samples, k)
+    totals = (draws @ distinct.reshape(len(distinct), -1)).reshape(samples, 2, levels, 3)
+    f1 = _f1_percent(totals[..., 0], totals[..., 1], totals[..., 2])  # (samples, 2, levels)
+    return f1[:, 0], f1[:, 1]

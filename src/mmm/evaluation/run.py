@@ -59,19 +59,40 @@ def resolve_target(requested: str, declared: list[str]) -> str:
     return requested
 
 
-def evaluate(frame: pl.DataFrame, config: EvalConfig) -> dict[str, Any]:
-    """Score a table from ``predictions.read``; pure (no I/O)."""
-    target = resolve_target(config.target, predictions.declared_targets(frame) if "target" in frame.columns else [])
-    levels = TARGET_LEVELS[target]
-    columns = [f"{level}_{what}" for level in levels for what in ("tp", "gen", "real")]
+def frame_target(frame: pl.DataFrame, config: EvalConfig) -> str:
+    """``resolve_target`` for a table from ``predictions.read``."""
+    return resolve_target(config.target, predictions.declared_targets(frame) if "target" in frame.columns else [])
+
+
+def level_columns(levels: tuple[str, ...]) -> list[str]:
+    """The count columns of ``levels``: ``TL_tp, TL_gen, TL_real, …`` in level order."""
+    return [f"{level}_{what}" for level in levels for what in ("tp", "gen", "real")]
+
+
+def row_counts(
+    frame: pl.DataFrame, config: EvalConfig, target: str, audit: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Per-row counts (``row, id, lang, dataset`` and every level's ``tp, gen, real``), and with
+    ``audit`` the per-row audit flags (else ``None``)."""
     counts_parts, flag_parts = [], []
     for dataset, instruct, part in scoring.partitions(frame):
         parsed = scoring.parse(part, instruct, scoring.keep_whole(dataset), config.mode)
         counts_parts.append(scoring.counts(parsed))
-        flag_parts.append(audits.flags(part, parsed, dataset, instruct, target, config.repeat_min))
-    counts = pl.concat(counts_parts)
+        if audit:
+            flag_parts.append(audits.flags(part, parsed, dataset, instruct, target, config.repeat_min))
+    counts = frame.select("row", "id", "lang", "dataset").join(pl.concat(counts_parts), on="row")
+    return counts, pl.concat(flag_parts) if audit else None
+
+
+def evaluate(frame: pl.DataFrame, config: EvalConfig) -> dict[str, Any]:
+    """Score a table from ``predictions.read``; pure (no I/O)."""
+    target = frame_target(frame, config)
+    levels = TARGET_LEVELS[target]
+    columns = level_columns(levels)
+    counts, flags = row_counts(frame, config, target, audit=True)
+    assert flags is not None
     # Rows with the same counts are interchangeable for micro F1 and for the bootstrap.
-    distinct = frame.select("row", "lang", "dataset").join(counts, on="row").group_by("lang", "dataset", *columns).len()
+    distinct = counts.group_by("lang", "dataset", *columns).len()
     groups = distinct.partition_by(["lang", "dataset"], as_dict=True)
     present: dict[str, set[str]] = {}
     for lang, dataset in groups:
@@ -96,7 +117,7 @@ def evaluate(frame: pl.DataFrame, config: EvalConfig) -> dict[str, Any]:
         "rows": frame.height,
         "metrics": metrics,
         "macro": macro,
-        "audits": audits.summarize(frame, pl.concat(flag_parts), config.max_examples),
+        "audits": audits.summarize(frame, flags, config.max_examples),
         "bootstrap": {"samples": config.bootstrap_samples, "seed": config.seed, "confidence": config.confidence},
     }
 
