@@ -124,7 +124,8 @@ def _invoke_on(command: str, path: Path, tmp_path: Path):
         ingest={"raw_dir": str(tmp_path), "sample_dir": str(tmp_path)},
         tconer={"source_files": [str(path)], "converted": str(out / "c.jsonl"), "convert_metrics": str(out / "c.json")},
         validate={"checks": {"x": {"files": {"mmm": str(path)}, "suites": ["mmm_records"]}}, "reports": str(out / "v"),
-                  "data_docs": str(out / "docs"), "metrics": str(out / "v.json")},
+                  "data_docs": str(out / "docs"), "metrics": str(out / "v.json"), "gate": str(out / "gate.json")},
+        train={"gate": str(out / "gate.json")}, predict={"gate": str(out / "gate.json")},  # never the repository's gate
         split={"train": str(out / "train.jsonl"), "test": str(out / "test.jsonl"), "metrics": str(out / "s.json")},
         assemble={"out": str(out / "a.jsonl"), "metrics": str(out / "a.json"), "report": str(out / "a.md")},
         evaluate={"out": str(out / "e.json"), "report": str(out / "e.md"), "plot": str(out / "e.png")},
