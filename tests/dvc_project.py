@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-COPIED = ("src", "stages", "prompts", "gx", "data/raw", "data/tconer", "data/glossary", "configs")
+COPIED = ("src", "stages", "prompts", "gx", "data/raw", "data/tconer", "data/translate", "data/glossary", "configs")
 
 
 def env() -> dict[str, str]:

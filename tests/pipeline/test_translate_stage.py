@@ -36,7 +36,7 @@ def dvc(cwd: Path, *args: str) -> str:
 def project(tmp_path, root, sample_dir, fake_openai) -> Path:
     """A copy with only these stages, their inputs written from the sample, and the llm pointed at the fake server."""
     work = tmp_path / "project"
-    for name in ("stages", "src", "prompts", "data/glossary"):
+    for name in ("stages", "src", "prompts", "data/glossary", "data/translate"):
         shutil.copytree(root / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     stages = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     (work / "dvc.yaml").write_text(yaml.safe_dump({"stages": {k: stages[k] for k in MY_STAGES}}, sort_keys=False))
