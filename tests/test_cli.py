@@ -30,6 +30,8 @@ def test_the_console_script_lists_commands_in_pipeline_order_and_prints_its_vers
     assert positions == sorted(positions)
     version = run_mmm("--version")
     assert version.returncode == 0 and version.stdout.strip() == "mmm 0.1.0"
+    module = subprocess.run([sys.executable, "-m", "mmm", "--version"], capture_output=True, text=True)
+    assert module.returncode == 0 and module.stdout == version.stdout  # `python -m mmm` is the same command
 
 
 def test_an_unknown_flag_is_a_usage_error():
