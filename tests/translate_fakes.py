@@ -55,6 +55,24 @@ def mapped_rows(sample_dir: Path, lang: str, per_dataset: int | None = None) -> 
     return [{**s.to_record(), "labels_lang": lang} for s in mapped]
 
 
+def consistent_en_rows(sample_dir: Path) -> list[dict]:
+    """Two en rows per sub-dataset whose entities translate the same way wherever they occur (as a fake
+    anchored translator answering term by term needs)."""
+    from mmm.records import Sample
+
+    ref = {r["id"]: Sample.from_record(r) for r in references(sample_dir, "en")}
+    seen: dict[str, str] = {}
+    chosen, per = [], Counter()
+    for row in mapped_rows(sample_dir, "en", per_dataset=4):
+        pairs = list(zip(Sample.from_record(row).entities(), ref[row["id"]].entities()))
+        if any(seen.get(s, t) != t for s, t in pairs) or per[row["dataset"]] == 2:
+            continue
+        seen.update(pairs)
+        per[row["dataset"]] += 1
+        chosen.append(row)
+    return chosen
+
+
 def task_lines(prompt: str) -> tuple[str, str]:
     """The (input, output) lines of the row a prompt asks to translate (the prompt ends with them)."""
     lines = prompt.split("\n")

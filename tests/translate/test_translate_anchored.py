@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from translate_fakes import mapped_rows, read_jsonl, references, write_jsonl
+from translate_fakes import consistent_en_rows, read_jsonl, references, write_jsonl
 
 from configs import replace
 from configs import settings as translate_settings
@@ -65,19 +65,7 @@ class AnchoredReference:
 
 @pytest.fixture
 def rows(sample_dir):
-    """Two rows per sub-dataset whose entities translate the same way wherever they occur."""
-    candidates = mapped_rows(sample_dir, "en", per_dataset=4)
-    ref = {r["id"]: Sample.from_record(r) for r in references(sample_dir, "en")}
-    seen: dict[str, str] = {}
-    chosen, per = [], {}
-    for row in candidates:
-        pairs = list(zip(Sample.from_record(row).entities(), ref[row["id"]].entities()))
-        if any(seen.get(s, t) != t for s, t in pairs) or per.get(row["dataset"], 0) == 2:
-            continue
-        seen.update(pairs)
-        per[row["dataset"]] = per.get(row["dataset"], 0) + 1
-        chosen.append(row)
-    return chosen
+    return consistent_en_rows(sample_dir)
 
 
 @pytest.fixture

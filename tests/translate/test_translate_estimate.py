@@ -10,7 +10,7 @@ import json
 import socket
 
 import pytest
-from translate_fakes import ReferenceTranslator, mapped_rows, references, write_jsonl
+from translate_fakes import ReferenceTranslator, consistent_en_rows, mapped_rows, references, write_jsonl
 from typer.testing import CliRunner
 
 from configs import replace, settings, write_params
@@ -110,26 +110,10 @@ def test_a_translated_item_costs_nothing_after_the_cache(tmp_path, fake_openai, 
     assert fake_openai.completion_calls == 36  # estimating sent nothing
 
 
-def _anchored_rows(sample_dir) -> list[dict]:
-    """Two rows per sub-dataset whose entities translate the same way wherever they occur (as the
-    fake translator needs)."""
-    ref = {r["id"]: Sample.from_record(r) for r in references(sample_dir, "en")}
-    seen: dict[str, str] = {}
-    chosen, per = [], {}
-    for row in mapped_rows(sample_dir, "en", per_dataset=4):
-        pairs = list(zip(Sample.from_record(row).entities(), ref[row["id"]].entities()))
-        if any(seen.get(s, t) != t for s, t in pairs) or per.get(row["dataset"], 0) == 2:
-            continue
-        seen.update(pairs)
-        per[row["dataset"]] = per.get(row["dataset"], 0) + 1
-        chosen.append(row)
-    return chosen
-
-
 def test_anchored_bounds_hold_the_real_run_and_become_exact_once_answered(tmp_path, fake_openai, openai_config, sample_dir):
     from test_translate_anchored import AnchoredReference
 
-    rows = _anchored_rows(sample_dir)
+    rows = consistent_en_rows(sample_dir)
     path = write_jsonl(tmp_path / "en.jsonl", rows)
     settings_ = anchored_settings(tmp_path)
     config = replace(openai_config, model="gpt-4o-mini")
