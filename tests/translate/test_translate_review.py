@@ -26,7 +26,7 @@ def _fill(sheet, decisions: dict[str, dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def test_a_filled_sheet_corrects_and_drops_rows_in_the_next_translate_run(fake_openai, openai_config, files, en_rows,
+def test_a_filled_sheet_corrects_and_drops_rows_in_the_next_translate_run(fake_openai, openai_config, files, en_rows,  # noqa: F811 (fixtures)
                                                                           sample_dir, tmp_path):
     fake_openai.answer = ReferenceTranslator(en_rows, references(sample_dir, "en"), "ja-en")
     run(files, openai_config)
@@ -56,7 +56,7 @@ def test_a_filled_sheet_corrects_and_drops_rows_in_the_next_translate_run(fake_o
     assert metrics["translated"] + metrics["failed"] == metrics["input_rows"] == len(en_rows)
 
 
-def test_overrides_that_do_not_fit_are_named_and_nothing_is_written(fake_openai, openai_config, files, en_rows,
+def test_overrides_that_do_not_fit_are_named_and_nothing_is_written(fake_openai, openai_config, files, en_rows,  # noqa: F811 (fixtures)
                                                                    sample_dir, tmp_path):
     fake_openai.answer = ReferenceTranslator(en_rows, references(sample_dir, "en"), "ja-en")
     overrides = tmp_path / "overrides.yaml"
