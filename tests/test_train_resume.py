@@ -103,14 +103,20 @@ def uninterrupted(tmp_path, tiny_model_dir):  # noqa: F811
     return train_file, published(paths)
 
 
+def stopped(monkeypatch, cfg, paths: Paths, stop_after: int) -> list[int]:
+    """Run training until the checkpoint of step ``stop_after`` is written, as a kill right after it would."""
+    steps = saved_steps(monkeypatch, stop_after=stop_after)
+    with pytest.raises(Stop):
+        train(cfg, paths)
+    reset_accelerate()
+    return steps
+
+
 def test_a_stopped_run_resumes_and_publishes_the_same_bytes(tmp_path, tiny_model_dir, uninterrupted, monkeypatch,  # noqa: F811
                                                             caplog):
     train_file, expected = uninterrupted
     folder, paths = tmp_path / "b-checkpoints", paths_in(tmp_path / "b", train_file)
-    steps = saved_steps(monkeypatch, stop_after=4)
-    with pytest.raises(Stop):
-        train(config(tiny_model_dir, folder), paths)
-    reset_accelerate()
+    steps = stopped(monkeypatch, config(tiny_model_dir, folder), paths, stop_after=4)
     assert steps == [2, 4] and on_disk(folder) == ["step-00000002", "step-00000004"]
     assert not paths.out_dir.exists()
 
@@ -127,25 +133,18 @@ def test_a_stopped_run_resumes_and_publishes_the_same_bytes(tmp_path, tiny_model
 def test_a_checkpoint_of_other_params_or_data_is_never_resumed(tmp_path, tiny_model_dir, monkeypatch, caplog):  # noqa: F811
     train_file = write_rows(tmp_path / "train.jsonl", sample_records()[:12])
     folder, paths = tmp_path / "checkpoints", paths_in(tmp_path / "b", train_file)
-    saved_steps(monkeypatch, stop_after=4)
-    with pytest.raises(Stop):
-        train(config(tiny_model_dir, folder), paths)
-    reset_accelerate()
+    stopped(monkeypatch, config(tiny_model_dir, folder), paths, stop_after=4)
     first = named(folder, 4)
 
-    steps = saved_steps(monkeypatch, stop_after=2)
-    with caplog.at_level(logging.INFO), pytest.raises(Stop):
-        train(config(tiny_model_dir, folder, learning_rate=2e-2), paths)
-    reset_accelerate()
+    caplog.set_level(logging.INFO)
+    steps = stopped(monkeypatch, config(tiny_model_dir, folder, learning_rate=2e-2), paths, stop_after=2)
     assert steps == [2] and "resumed" not in caplog.text
     assert f"checkpoint {first} ignored: trained with other params.learning_rate" in caplog.text
 
     caplog.clear()
     write_rows(train_file, sample_records()[:11])
-    steps = saved_steps(monkeypatch, stop_after=2)
-    with caplog.at_level(logging.INFO), pytest.raises(Stop):
-        train(config(tiny_model_dir, folder), paths)
-    reset_accelerate()
+    caplog.set_level(logging.INFO)
+    steps = stopped(monkeypatch, config(tiny_model_dir, folder), paths, stop_after=2)
     assert steps == [2] and "resumed" not in caplog.text
     assert f"checkpoint {first} ignored: trained with other train_sha256" in caplog.text
     # the two checkpoints of the first run stayed (another fingerprint is never removed), one per later run was added
@@ -156,10 +155,7 @@ def test_a_kill_mid_save_leaves_the_previous_checkpoint_usable(tmp_path, tiny_mo
                                                                caplog):
     train_file, expected = uninterrupted
     folder, paths = tmp_path / "checkpoints", paths_in(tmp_path / "b", train_file)
-    saved_steps(monkeypatch, stop_after=4)
-    with pytest.raises(Stop):
-        train(config(tiny_model_dir, folder), paths)
-    reset_accelerate()
+    stopped(monkeypatch, config(tiny_model_dir, folder), paths, stop_after=4)
     # step 6 was being written when the process died: its temporary holds part of accelerate's files
     resumable = named(folder, 4)
     partial = folder / f".{resumable.name.replace('-00000004-', '-00000006-')}.tmp"
@@ -182,14 +178,9 @@ def test_resume_never_starts_over_and_drops_the_runs_checkpoints(tmp_path, tiny_
                                                                  caplog):
     train_file, expected = uninterrupted
     folder, paths = tmp_path / "checkpoints", paths_in(tmp_path / "b", train_file)
-    saved_steps(monkeypatch, stop_after=6)
-    with pytest.raises(Stop):
-        train(config(tiny_model_dir, folder), paths)
-    reset_accelerate()
-    steps = saved_steps(monkeypatch, stop_after=2)
-    with caplog.at_level(logging.INFO), pytest.raises(Stop):
-        train(config(tiny_model_dir, folder, resume="never"), paths)
-    reset_accelerate()
+    stopped(monkeypatch, config(tiny_model_dir, folder), paths, stop_after=6)
+    caplog.set_level(logging.INFO)
+    steps = stopped(monkeypatch, config(tiny_model_dir, folder, resume="never"), paths, stop_after=2)
     assert "removed 2 checkpoint(s)" in caplog.text and "resumed" not in caplog.text
     assert steps == [2] and on_disk(folder) == ["step-00000002"]
     # auto again: continues the newer run, which was started over
