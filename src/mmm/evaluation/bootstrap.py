@@ -28,6 +28,19 @@ def seed_for(seed: int, key: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, zlib.crc32(key.encode("utf-8"))])
 
 
+def f1_draws(distinct: np.ndarray, frequency: np.ndarray, samples: int, seed: np.random.SeedSequence) -> np.ndarray:
+    """F1 (percent) in ``samples`` resamples of the rows: shape ``(samples, *distinct.shape[1:-1])``.
+
+    ``distinct[i]`` holds the ``tp, generated, real`` counts (last axis) of the rows drawn ``frequency[i]``
+    times; one multinomial draw per resample picks how many of each (rows must be > 0).
+    """
+    rows = int(frequency.sum())
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(rows, frequency / rows, size=samples)  # (samples, k)
+    totals = (draws @ distinct.reshape(len(distinct), -1)).reshape(samples, *distinct.shape[1:])
+    return _f1_percent(totals[..., 0], totals[..., 1], totals[..., 2])
+
+
 def f1_intervals(
     distinct: np.ndarray,
     frequency: np.ndarray,
@@ -41,13 +54,9 @@ def f1_intervals(
     ``frequency[i]`` how many rows have ``distinct[i]``.
     """
     levels = distinct.shape[1]
-    rows = int(frequency.sum())
-    if rows == 0 or samples <= 0:
+    if int(frequency.sum()) == 0 or samples <= 0:
         return [(0.0, 0.0)] * levels
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(rows, frequency / rows, size=samples)  # (samples, k)
-    totals = (draws @ distinct.reshape(len(distinct), -1)).reshape(samples, levels, 3)
-    f1 = _f1_percent(totals[..., 0], totals[..., 1], totals[..., 2])  # (samples, levels)
+    f1 = f1_draws(distinct, frequency, samples, seed)  # (samples, levels)
     tail = 100.0 * (1.0 - confidence) / 2.0
     low, high = np.percentile(f1, [tail, 100.0 - tail], axis=0)
     return [(float(lo), float(hi)) for lo, hi in zip(low, high)]
@@ -62,12 +71,8 @@ def paired_f1_draws(
     one multinomial draw resamples rows once and scores both models on the same resample.
     """
     levels = distinct.shape[2]
-    rows = int(frequency.sum())
-    if rows == 0 or samples <= 0:
+    if int(frequency.sum()) == 0 or samples <= 0:
         empty = np.zeros((max(samples, 0), levels))
         return empty, empty.copy()
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(rows, frequency / rows, size=samples)  # (samples, k)
-    totals = (draws @ distinct.reshape(len(distinct), -1)).reshape(samples, 2, levels, 3)
-    f1 = _f1_percent(totals[..., 0], totals[..., 1], totals[..., 2])  # (samples, 2, levels)
+    f1 = f1_draws(distinct, frequency, samples, seed)  # (samples, 2, levels)
     return f1[:, 0], f1[:, 1]
