@@ -111,7 +111,7 @@ def test_a_signal_drains_the_requests_in_flight_and_the_rerun_sends_no_answered_
     # every request that went out was answered, and every answer reached the cache
     assert len({c.prompt for c in fake_openai.calls}) == len(fake_openai.answered) == first
 
-    report = run_requests(requests(TOTAL), config)
+    report = run_requests(requests(TOTAL), replace(config, concurrency=20))  # the rerun: more at once, to be quick
     assert report.summary.cache_hits == first and report.summary.sent == TOTAL - first
     assert all(r.ok for r in report.results.values())
     assert len(fake_openai.answered) == TOTAL and max(fake_openai.answered.values()) == 1
