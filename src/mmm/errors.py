@@ -8,7 +8,7 @@ Exit codes (README, "Exit codes") are part of the contract with DVC and shell sc
 * ``75`` incomplete but resumable: a budget was reached or Batch API results are pending
   (``EXIT_INCOMPLETE``, ``EX_TEMPFAIL``), so ``dvc repro`` stops without locking a partial output
   and a rerun continues;
-* ``130`` interrupted by Ctrl-C, ``143`` by SIGTERM (``128 + signal``).
+* ``130`` interrupted by Ctrl-C (``KeyboardInterrupt``), ``143`` by SIGTERM (``Terminated``): ``128 + signal``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ EXIT_USAGE = 2
 EXIT_INCOMPLETE = 75
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: raised by the CLI's signal handler (so ``finally`` blocks and cleanups run), or
+    by the LLM layer once the requests in flight are drained; the CLI exits ``EXIT_TERMINATED``."""
 
 
 class MMMError(Exception):

@@ -1,8 +1,9 @@
 """`mmm translate` stopped for real (SIGTERM, SIGKILL) against the fake server, then run again.
 
-The server's call log is the witness: SIGTERM (exit 143) while requests hang loses nothing
-answered, and the rerun sends only what was never answered; after SIGKILL mid-traffic only
-requests that were in flight (at most ``llm.concurrency``) go out a second time.
+The server's call log is the witness: SIGTERM (exit 143) while requests hang drains them (nothing
+new is sent, the run waits for the requests in flight) and loses nothing answered, and the rerun
+sends only what was never answered; after SIGKILL mid-traffic only requests that were in flight
+(at most ``llm.concurrency``) go out a second time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from fake_openai import Fault
+from stderr_lines import StderrLines
 from translate_fakes import (
     ReferenceTranslator,
     mapped_rows,
@@ -72,9 +74,11 @@ def test_sigterm_exits_143_and_the_rerun_sends_no_answered_prompt(fake_openai, c
     fake_openai.faults = lambda call: Fault.HANG if call.index >= answered_before else None  # the rest stays in flight
     proc = start(args, tmp_path)
     wait_for(lambda: cache_lines(tmp_path / "cache") >= answered_before and len(fake_openai.calls) >= answered_before + CONCURRENCY, proc)
+    err = StderrLines(proc)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 143 and "error: terminated" in err and "Traceback" not in err
+    err.wait_for(rf"SIGTERM: finishing {CONCURRENCY} request\(s\) in flight")  # the drain waits for the hung ones
+    fake_openai.release()  # they end without an answer (connection closed), and are not retried
+    assert err.finish() == 143 and "error: terminated" in err.text and "Traceback" not in err.text
     assert not out.exists() and not [p for p in tmp_path.rglob(".*") if "cache" not in p.parts]  # nothing half-published
     first = {c.prompt for c in fake_openai.calls}
     answered = set(fake_openai.answered)

@@ -26,10 +26,6 @@ def _print_error(lines: Sequence[str], prefix: str = "error") -> None:
         typer.echo(f"{prefix}: {line}", err=True)
 
 
-class Terminated(Exception):
-    """SIGTERM arrived (raised from the signal handler so ``finally`` blocks and cleanups run)."""
-
-
 PIPELINE_ORDER = ("ingest", "tconer", "label-map", "translate", "review", "filter", "check", "assemble", "validate", "split",
                   "convert-base", "train", "predict", "evaluate", "extract", "params", "profile")
 
@@ -57,7 +53,7 @@ class _HandledGroup(TyperGroup):
         except KeyboardInterrupt:
             _print_error(["interrupted (Ctrl-C)"])
             code = errors.EXIT_INTERRUPTED
-        except Terminated:
+        except errors.Terminated:
             _print_error(["terminated (SIGTERM)"])
             code = errors.EXIT_TERMINATED
         raise typer.Exit(code)
@@ -86,7 +82,7 @@ project.register(app)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    raise Terminated()
+    raise errors.Terminated()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

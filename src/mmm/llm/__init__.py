@@ -16,7 +16,9 @@ See ``runner.py`` for the flow, ``cache.py`` for what is stored, ``config.py`` f
     # a result with ``result.pending`` (budget reached, batch running) is not a failure: a rerun answers it
 
 Raises ``LLMConfigError`` (missing key or model, replay misses: ``ReplayMissError``) before any
-request is sent; server trouble never raises, it becomes failed results with reasons.
+request is sent; server trouble never raises, it becomes failed results with reasons. SIGINT or
+SIGTERM during an ``openai`` run is raised (``KeyboardInterrupt``, ``mmm.errors.Terminated``) only
+after the requests in flight are answered and cached (``drain.py``).
 """
 
 from mmm.llm.cache import ResponseCache, cache_key

@@ -3,6 +3,10 @@
 Every request id gets exactly one ``LLMResult``: an answer (cached or fresh) or a failure with a
 reason. Identical prompts are sent once. Answers reach the cache as they arrive, so a rerun
 after a crash, a budget stop or pending batches sends only what is still missing.
+
+The first SIGINT/SIGTERM during an ``openai`` run drains it (``drain.py``): no new request or retry
+starts, the requests in flight finish and are cached, then ``KeyboardInterrupt``/``Terminated`` is
+raised, so a rerun re-sends no answered prompt; a second signal abandons the requests in flight.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from mmm.llm import batch_api, openai_api
 from mmm.llm import types as t
 from mmm.llm.cache import ResponseCache, cache_key
 from mmm.llm.config import LLMConfig, LLMConfigError, api_key_from_env
+from mmm.llm.drain import Drain
 from mmm.llm.limits import Budget, RateLimiter, Reservation, estimate_tokens
 from mmm.llm.local import LocalModel, LogitsHook
 from mmm.llm.types import Completion, Failure, LLMRequest, LLMResult
@@ -57,6 +62,7 @@ class RunSummary:
     cached_completion_tokens: int = 0
     cost_usd: float = 0.0  # estimated, this run's fresh answers, from the params price table
     budget_stopped: bool = False
+    stopped_by: str | None = None  # the signal that stopped the run (the call then raises, see the module doc)
     pending_batches: list[str] = field(default_factory=list)
     rate_limit_wait_s: float = 0.0
     wall_time_s: float = 0.0
@@ -86,6 +92,8 @@ class RunSummary:
             parts.append("stopped by budget; rerun to continue")
         if self.pending_batches:
             parts.append(f"{len(self.pending_batches)} batch(es) pending; rerun to collect")
+        if self.stopped_by:
+            parts.append(f"stopped by {self.stopped_by}; rerun to continue")
         return ", ".join(parts)
 
 
@@ -111,6 +119,9 @@ def run_requests(
 
     ``budget``: share one ``new_budget(config)`` between the calls of a multi-step job, so
     ``max_requests``/``max_cost_usd`` bound the job, not each call; None: a budget of its own.
+
+    A SIGINT/SIGTERM that stopped an ``openai`` run is raised again (``KeyboardInterrupt``,
+    ``mmm.errors.Terminated``) once the requests in flight are drained and the summary is logged.
     """
     started = time.perf_counter()
     _require_unique_ids(requests)
@@ -136,6 +147,7 @@ def run_requests(
     summary.unique_prompts = len(set(keys.values()))
 
     outcomes: dict[str, Completion | Failure] = {}
+    stopped: Drain | None = None
     if misses:
         work = list(misses.items())
         if config.backend == "replay":
@@ -158,6 +170,9 @@ def run_requests(
             run.close()
             if cache.added:
                 cache.compact()
+        if run.drain.stopping:
+            stopped = run.drain
+            summary.stopped_by = stopped.name
 
     for request in requests:
         if request.id in results:
@@ -172,6 +187,8 @@ def run_requests(
             summary.failures[outcome.reason] = summary.failures.get(outcome.reason, 0) + 1
     summary.wall_time_s = time.perf_counter() - started
     log.info(summary.line(desc))
+    if stopped is not None:
+        raise stopped.exception()
     return RunReport(results={r.id: results[r.id] for r in requests}, summary=summary)
 
 
@@ -187,6 +204,13 @@ class _Run:
         self.failed_so_far = 0
         self.batch_problems: dict[str, str] = {}
         self.bar = _progress(config, desc, total)
+        self.on_wire: set[str] = set()  # keys whose HTTP call is under way (online)
+        self.drain = Drain(self._in_flight)
+
+    def _in_flight(self) -> str:
+        if self.config.batch:
+            return "the Batch API call under way, if any (running batches stay pending for the next run)"
+        return f"{len(self.on_wire)} request(s) in flight"
 
     def close(self) -> None:
         self.summary.budget_stopped = self.budget.stopped
@@ -209,10 +233,19 @@ class _Run:
     def leftover(self, work: Sequence[tuple[str, LLMRequest]], outcomes: dict, fatal: Failure | None) -> None:
         for key, _ in work:
             if key not in outcomes:
-                if fatal is not None:
+                if self.drain.stopping:
+                    outcomes[key] = self._stopped(key)
+                elif fatal is not None:
                     outcomes[key] = Failure(t.ABORTED, f"not sent: the run stopped after {fatal.reason}: {fatal.detail}")
                 else:
                     outcomes[key] = Failure(t.BUDGET, _budget_detail(self.config))
+
+    def _stopped(self, key: str) -> Failure:
+        """Why ``key`` has no answer after a signal stopped the run."""
+        name = self.drain.name
+        if key in self.on_wire:  # its task was cancelled mid-request by a second signal
+            return Failure(t.ABORTED, f"abandoned in flight: stopped by a second signal after {name}; rerun to continue")
+        return Failure(t.ABORTED, f"not sent: stopped by {name}; rerun to continue")
 
     # Local ---------------------------------------------------------------------------------------
 
@@ -259,47 +292,62 @@ class _Run:
         fatal: list[Failure] = []
 
         async def worker() -> None:
-            while queue and not fatal:
+            while queue and not fatal and not self.drain.stopping:
                 key, request = queue.popleft()
                 estimate = estimate_tokens(request.completion_prompt())
                 reservation = self.budget.try_reserve(estimate, request.params.max_tokens)
                 if reservation is None:
                     queue.appendleft((key, request))
                     return
-                self.summary.sent += 1
-                outcome = await self._attempts(client, limiter, request, estimate)
+                outcome = await self._attempts(client, limiter, key, request, estimate)
                 self._settle(key, outcome, reservation)
                 outcomes[key] = outcome
                 if isinstance(outcome, Failure) and outcome.reason in openai_api.FATAL:
                     fatal.append(outcome)
 
-        try:
-            await asyncio.gather(*(worker() for _ in range(min(self.config.concurrency, len(work)))))
-        finally:
-            await client.close()
-            self.summary.rate_limit_wait_s = limiter.waited_s
+        with self.drain.handling():
+            try:
+                await self.drain.gather(*(worker() for _ in range(min(self.config.concurrency, len(work)))))
+            finally:
+                await client.close()
+                self.summary.rate_limit_wait_s = limiter.waited_s
         self.leftover(work, outcomes, fatal[0] if fatal else None)
         return outcomes
 
     async def _attempts(
-        self, client: Any, limiter: RateLimiter, request: LLMRequest, estimate: int
+        self, client: Any, limiter: RateLimiter, key: str, request: LLMRequest, estimate: int
     ) -> Completion | Failure:
+        """Send ``request`` until answered, not retryable or out of retries; after a signal
+        (``self.drain``) no attempt starts: the last failure stands, or ABORTED if none was sent."""
         reserved_tokens = estimate + request.params.max_tokens
+        last: Failure | None = None
         for attempt in range(self.config.max_retries + 1):
-            await limiter.acquire(reserved_tokens)
+            if not await self.drain.unless_stopped(limiter.acquire(reserved_tokens)) or self.drain.stopping:
+                return self._not_retried(last) if last else self._stopped(key)
+            if attempt == 0:
+                self.summary.sent += 1
             self.summary.attempts += 1
+            self.on_wire.add(key)
             outcome = await openai_api.complete(client, request, self.config)
+            self.on_wire.discard(key)  # not reached when a second signal cancels the call: see _stopped
             if isinstance(outcome, Completion):
                 limiter.settle(reserved_tokens, outcome.prompt_tokens + outcome.completion_tokens)
                 return outcome
             if not outcome.retryable or attempt == self.config.max_retries:
                 return outcome
+            if self.drain.stopping:
+                return self._not_retried(outcome)
+            last = outcome
             self.summary.retries += 1
             delay = self._backoff(attempt, outcome.retry_after)
             if outcome.reason == t.RATE_LIMIT:
                 limiter.pause(delay)  # everyone waits, not just this worker
-            await asyncio.sleep(delay)
+            if not await self.drain.unless_stopped(asyncio.sleep(delay)):
+                return self._not_retried(outcome)
         raise AssertionError("unreachable")
+
+    def _not_retried(self, failure: Failure) -> Failure:
+        return Failure(failure.reason, f"{failure.detail}; not retried: stopped by {self.drain.name}", failure.retry_after)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter; a server's Retry-After wins when it gives one (up to 2 min)."""
@@ -324,24 +372,37 @@ class _Run:
         wanted = {key for key, _ in work}
         outcomes: dict[str, Completion | Failure] = {}
         running: dict[str, tuple[Any, batch_api.BatchState]] = {}
-        try:
+        stop = self.drain  # after a signal: the call under way ends, no other starts, running batches stay pending
+
+        async def rounds() -> None:
             for path, state in batch_api.load_states(self.config.cache_dir, self.config.family, self.config.model):
-                await self._collect(client, path, state, wanted, outcomes, running)
+                if stop.stopping:
+                    running[state.batch_id] = (path, state)
+                else:
+                    await self._collect(client, path, state, wanted, outcomes, running)
             covered = {key for _, state in running.values() for key in state.keys}
             to_send = [(k, r) for k, r in work if k not in outcomes and k not in covered and k not in self.cache]
-            accepted = [(k, r) for k, r in to_send if self._reserve(r)]
+            accepted = [(k, r) for k, r in to_send if self._reserve(r)] if not stop.stopping else []
             if accepted:
                 path, state = await batch_api.submit(client, accepted, self.config)
                 running[state.batch_id] = (path, state)
                 self.summary.sent += len(accepted)
             deadline = time.monotonic() + self.config.batch_wait_s
             while running and time.monotonic() < deadline:
-                await asyncio.sleep(min(self.config.batch_poll_s, max(0.0, deadline - time.monotonic())))
+                wait = min(self.config.batch_poll_s, max(0.0, deadline - time.monotonic()))
+                if not await stop.unless_stopped(asyncio.sleep(wait)):
+                    return
                 for path, state in list(running.values()):
+                    if stop.stopping:
+                        return
                     del running[state.batch_id]
                     await self._collect(client, path, state, wanted, outcomes, running)
-        finally:
-            await client.close()
+
+        with stop.handling():
+            try:
+                await stop.gather(rounds())
+            finally:
+                await client.close()
         for _, state in running.values():
             self.summary.pending_batches.append(state.batch_id)
             problem = self.batch_problems.get(state.batch_id)
