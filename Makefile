@@ -12,7 +12,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: repro test test-fast install clean-venv paper-profile paper-sim
+.PHONY: repro test test-fast install clean-venv paper-profile paper-sim cache-push cache-pull
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,20 @@ clean-venv:
 # Extra arguments: make paper-sim SIM_ARGS="--fault-rate 0.05 --kills 2"
 paper-sim: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/paper_sim $(SIM_ARGS)
+
+# The LLM answers an API run paid for (llm.cache_dir of the paper profile) are versioned by DVC, not git:
+# cache-push records the folder's shards in $(LLM_API_CACHE).dvc and uploads them to the DVC remote (run it
+# once the LLM stages have finished: DVC does not take the cache's lock); commit the .dvc file it changed.
+# cache-pull fetches the answers that .dvc file records; DVC refuses to overwrite answers not yet pushed.
+LLM_API_CACHE ?= data/cache/llm-api
+
+cache-push: $(VENV)/.installed
+	mkdir -p $(LLM_API_CACHE)
+	$(BIN)/dvc add $(LLM_API_CACHE)
+	$(BIN)/dvc push $(LLM_API_CACHE).dvc
+	@echo "Now version it: git add $(LLM_API_CACHE).dvc && git commit -m 'LLM API answers'"
+
+cache-pull: $(VENV)/.installed
+	@if grep -qx ' *nfiles: 0' $(LLM_API_CACHE).dvc; then \
+		mkdir -p $(LLM_API_CACHE); echo "$(LLM_API_CACHE).dvc records no answers yet: nothing to pull"; \
+	else $(BIN)/dvc pull $(LLM_API_CACHE).dvc; fi

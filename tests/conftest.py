@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-# LLM fixtures (fake_openai server, openai_env, openai_config): see tests/fixtures_llm.py
-pytest_plugins = ["fixtures_llm"]
+# LLM fixtures (fake_openai server, openai_env, openai_config): see tests/fixtures_llm.py;
+# S3-compatible DVC remotes (s3_server, s3_bucket): see tests/fixtures_s3.py
+pytest_plugins = ["fixtures_llm", "fixtures_s3"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = ROOT / "data" / "raw" / "sample"

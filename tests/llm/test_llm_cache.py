@@ -141,3 +141,40 @@ def test_a_writer_killed_mid_line_leaves_a_readable_cache(tmp_path):
     cache.put("k3", Completion("after", 1, 1))  # the next writer seals the torn line first
     final = ResponseCache(tmp_path, FAMILY, MODEL)
     assert (len(final), final.torn_lines) == (3, 1) and final.get("k3").text == "after" and "k2" not in final
+
+
+def _linked_shards(tmp_path):
+    """A filled shard, then the same bytes checked out three ways as DVC does: hardlink, symlink, read-only copy."""
+    store = tmp_path / "store"
+    first = ResponseCache(store, FAMILY, MODEL)
+    first.put(_key("a"), Completion("A", 1, 1, "stop"))
+    stored = first.path.read_bytes()
+    links = {}
+    for name, make in (("hardlink", os.link), ("symlink", os.symlink), ("readonly", None)):
+        folder = tmp_path / name
+        folder.mkdir()
+        shard = folder / first.path.name
+        if make is None:
+            shard.write_bytes(stored)
+        else:
+            make(first.path, shard)
+        links[name] = folder
+    first.path.chmod(0o444)  # DVC's cache objects are read-only
+    (tmp_path / "readonly" / first.path.name).chmod(0o444)
+    return first.path, stored, links
+
+
+def test_an_append_to_a_linked_or_read_only_shard_never_changes_the_linked_file(tmp_path):
+    # DVC's hardlink/symlink checkouts point into its cache: appending in place would corrupt the object
+    # (root may write a read-only file), so the writer first replaces such a shard by its own copy.
+    target, stored, links = _linked_shards(tmp_path)
+    for name, folder in links.items():
+        cache = ResponseCache(folder, FAMILY, MODEL)
+        assert cache.get(_key("a")) == Completion("A", 1, 1, "stop"), name
+        cache.put(_key("b"), Completion("B", 1, 1, "stop"))
+        assert target.read_bytes() == stored, f"{name}: the linked file changed"
+        shard = os.lstat(cache.path)
+        assert shard.st_nlink == 1 and not os.path.islink(cache.path) and shard.st_mode & 0o200, name
+        again = ResponseCache(folder, FAMILY, MODEL)
+        assert [again.get(_key(p)).text for p in "ab"] == ["A", "B"], name
+        assert not list(folder.glob(".*.tmp")), name

@@ -15,6 +15,9 @@ Design choices (why):
 - ``compact()`` rewrites a shard sorted by key without duplicates, under the same lock, so the
   committed file is the same whatever order the answers arrived in. Writers re-open the shard
   for every append, so they never write into a replaced file.
+- A shard that is a link (DVC checks tracked files out as hardlinks or symlinks into its cache
+  with ``cache.type`` hardlink/symlink) or read-only is first replaced by a private copy, under
+  the lock, so an append never changes a file outside the folder, e.g. an object in DVC's cache.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+import shutil
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mmm.llm.types import Completion, GenParams
 
@@ -113,6 +118,7 @@ class ResponseCache:
             return 0
         self._prepare_dir()
         with self._locked():
+            _own_copy(self.path)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 prefix = "" if _ends_with_newline(fd) else "\n"  # seal a torn line left by a crash
@@ -139,13 +145,7 @@ class ResponseCache:
             )
             if text.encode("utf-8") == raw:
                 return False
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
+            _replace(self.path, lambda fh: fh.write(text.encode("utf-8")))
         for key, entry in merged.items():
             self.entries.setdefault(key, entry)
         return True
@@ -210,6 +210,36 @@ def _parse(text: str, where: str, on_bad: Any = None) -> Iterator[dict[str, Any]
                 on_bad()
             continue
         yield entry
+
+
+def _replace(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Write a new file next to ``path`` (a name the folder's .gitignore skips), then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _own_copy(path: Path) -> None:
+    """Make ``path`` a writable regular file of its own before appending to it in place.
+
+    A symlink, a hardlink (more than one name) or a read-only file, as DVC checks tracked files out
+    with ``cache.type`` symlink or hardlink, is replaced by a copy of its content: the append then
+    changes this folder only, never the linked object (root could write a read-only one)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISLNK(info.st_mode) and info.st_nlink == 1 and info.st_mode & stat.S_IWUSR:
+        return
+    if not path.exists():  # a symlink to a removed object: nothing to keep
+        path.unlink()
+        return
+    with open(path, "rb") as src:
+        _replace(path, lambda fh: shutil.copyfileobj(src, fh))
 
 
 def _write_all(fd: int, data: bytes) -> None:
