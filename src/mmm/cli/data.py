@@ -115,14 +115,20 @@ def filter_(
     kept: Path | None = typer.Option(None, help="rows that pass all rules"),
     rejected: Path | None = typer.Option(None, help="rows that break a rule, each with its 'reasons'"),
     metrics: Path | None = typer.Option(None, help="retention per dataset and reason (JSON)"),
+    rules: str | None = typer.Option(None, help="content rules that reject, comma-separated ('' waives both; bad_format "
+                                     "always runs); default: the item's rules, without --item "
+                                     + ",".join(config.CONTENT_RULES)),
     params: Path = PARAMS,
 ) -> None:
     """Reject rows with residual Japanese, entities missing from the text, or a broken MMM format."""
     from mmm.filters import filter_file
 
+    chosen = None if rules is None else [name.strip() for name in rules.split(",") if name.strip()]
+    if chosen is None and item is None:
+        chosen = list(config.CONTENT_RULES)
     job = item_config(config.load(params).filter.items, config.FilterItem, "filter", item, input=input_path, lang=value(lang),
-                      kept=kept, rejected=rejected, metrics=metrics)
-    result = filter_file(job.input, job.lang, job.kept, job.rejected, job.metrics)
+                      rules=chosen, kept=kept, rejected=rejected, metrics=metrics)
+    result = filter_file(job.input, job.lang, job.kept, job.rejected, job.metrics, job.rules)
     typer.echo(result.summary(job.lang))
 
 
