@@ -93,7 +93,8 @@ def changed_params(status: dict) -> dict[str, set[str]]:
     [
         ({"evaluate.bootstrap_samples": 10}, {"evaluate": {"evaluate"}}),
         ({"split.seed": 7}, {"split": {"split"}}),
-        ({"filter.items.zh.lang": "en"}, {"filter@zh": {"filter.items.zh"}}),
+        # the gate reads each filter item's lang (and rules): the languages a waived rule is not checked for
+        ({"filter.items.zh.lang": "en"}, {"filter@zh": {"filter.items.zh"}, "validate": {"filter.items.zh.lang"}}),
         ({"llm.model": "another-model"}, {stage: {"llm"} for stage in LLM_STAGES}),
     ],
     ids=["evaluate.bootstrap_samples", "split.seed", "filter.items.zh.lang", "llm.model"],
