@@ -75,3 +75,34 @@ def test_flags_are_validated_like_params(root):
     assert split.with_flags(seed=None) is split and split.with_flags(seed=7).seed == 7
     with pytest.raises(ParamsError, match="command line: seed: Input should be a valid integer"):
         split.with_flags(seed="x")
+
+
+def test_filter_rules_default_to_every_content_rule_and_name_filters_reasons(root):
+    from mmm import filters
+
+    items = config.load(root / "params.yaml").filter.items
+    assert all(item.rules == list(config.CONTENT_RULES) and item.waived == () for item in items.values())
+    assert (*config.CONTENT_RULES, config.FORMAT_RULE) == filters.REASONS
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        (["bad_format", "entity_not_in_text"], "bad_format always runs and is not listed"),
+        (["entity_in_text"], "unknown rule(s) 'entity_in_text'; choose from residual_japanese, entity_not_in_text"),
+        (["entity_not_in_text", "entity_not_in_text"], "a rule is listed twice"),
+        ("entity_not_in_text", "Input should be a valid list"),
+    ],
+)
+def test_a_wrong_filter_rule_choice_names_the_key(root, rules, message):
+    data = config.read_yaml(root / "params.yaml")
+    data["filter"]["items"]["ja"]["rules"] = rules
+    with pytest.raises(ParamsError) as info:
+        config.validate(data, "p.yaml", root)
+    assert "p.yaml: filter.items.ja.rules: " in str(info.value) and message in str(info.value)
+
+
+def test_an_empty_rule_choice_waives_both_content_rules(root):
+    data = config.read_yaml(root / "params.yaml")
+    data["filter"]["items"]["ja"]["rules"] = []
+    assert config.validate(data, "p.yaml", root).filter.items["ja"].waived == config.CONTENT_RULES

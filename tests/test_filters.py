@@ -12,8 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from configs import write_params
 from mmm import filters, registry, scripts
 from mmm.cli import app
+from mmm.errors import ParamsError
 from mmm.io import InputError
 from mmm.records import FormatError, Sample, text_key
 
@@ -265,10 +267,70 @@ def test_filter_file_sends_every_row_to_exactly_one_output(tmp_path):
     assert metrics["reasons"] == {"residual_japanese": 1, "entity_not_in_text": 1, "bad_format": 1}
     assert metrics["datasets"]["TCREE"] == {
         "input": 1, "kept": 1, "kept_pct": 100.0, "rejected": 0,
-        "reasons": {"residual_japanese": 0, "entity_not_in_text": 0, "bad_format": 0},
+        "reasons": {"residual_japanese": 0, "entity_not_in_text": 0, "bad_format": 0}, "waived": {},
     }
     assert metrics["datasets"]["SCNM"]["kept"] == 1 and metrics["datasets"]["SCNM"]["input"] == 4
     assert result.summary("en").startswith("filter en: 5 rows -> 2 kept (40.0%), 3 rejected")
+
+
+def ja_rows() -> list[dict]:
+    """Japanese originals: one clean, one whose entity is not in its text (the paper keeps it), one that does not parse."""
+    text = "東京駅は混んでいる。/NER"
+    return [
+        record("ja", input_=text, output="社会/NER/:施設;東京駅", id_="ok"),
+        record("ja", input_=text, output="社会/NER/:施設;大阪駅", id_="missing"),
+        record("ja", input_=text, output="社会/NER/施設", id_="unparsed"),
+    ]
+
+
+def read_rows(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("rules", "kept", "rejected", "waived"),
+    [
+        (filters.CONTENT_RULES, ["ok"], {"missing": ["entity_not_in_text"], "unparsed": ["bad_format"]}, {}),
+        ((), ["ok", "missing"], {"unparsed": ["bad_format"]}, {"residual_japanese": 0, "entity_not_in_text": 1}),
+    ],
+    ids=["default", "waived"],
+)
+def test_a_waived_rule_keeps_the_rows_it_would_reject_and_counts_them(tmp_path, rules, kept, rejected, waived):
+    src = tmp_path / "in.jsonl"
+    write_rows(src, ja_rows())
+    result = filters.filter_file(src, "ja", tmp_path / "k.jsonl", tmp_path / "r.jsonl", tmp_path / "m.json", rules)
+    originals = {r["id"]: r for r in ja_rows()}
+    assert read_rows(tmp_path / "k.jsonl") == [originals[i] for i in kept]  # kept rows come out unchanged
+    assert {r["id"]: r["reasons"] for r in read_rows(tmp_path / "r.jsonl")} == rejected
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert (metrics["kept"], metrics["waived"], metrics["datasets"]["SCNM"]["waived"]) == (len(kept), waived, waived)
+    assert metrics["reasons"]["entity_not_in_text"] == (0 if waived else 1)
+    assert result.summary("ja").endswith("; kept under waived rules: residual_japanese 0, entity_not_in_text 1" if waived else "bad_format 1)")
+
+
+def test_a_row_rejected_by_a_chosen_rule_lists_only_that_rule_and_is_not_counted_as_waived(tmp_path):
+    src = tmp_path / "in.jsonl"
+    write_rows(src, [record(input_="Tokyo 駅./NER", output="Society/NER/:Facility;Osaka", id_="both")])
+    filters.filter_file(src, "en", tmp_path / "k.jsonl", tmp_path / "r.jsonl", tmp_path / "m.json", ["residual_japanese"])
+    assert [r["reasons"] for r in read_rows(tmp_path / "r.jsonl")] == [["residual_japanese"]]
+    assert json.loads((tmp_path / "m.json").read_text())["waived"] == {"entity_not_in_text": 0}
+    with pytest.raises(ParamsError, match="unknown filter rule.*entity_in_text"):
+        filters.filter_file(src, "en", tmp_path / "k.jsonl", tmp_path / "r.jsonl", rules=["entity_in_text"])
+
+
+def test_cli_filter_takes_the_item_s_rules_from_params_and_rules_from_the_command_line(tmp_path):
+    src = tmp_path / "in.jsonl"
+    write_rows(src, ja_rows())
+    item = {"input": str(src), "lang": "ja", "rules": [], "kept": str(tmp_path / "k.jsonl"),
+            "rejected": str(tmp_path / "r.jsonl"), "metrics": str(tmp_path / "m.json")}
+    params = write_params(tmp_path / "params.yaml", filter={"items": {"ja": item}}, assemble={"items": ["ja"]})
+    result = CliRunner().invoke(app, ["filter", "--item", "ja", "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    assert "3 rows -> 2 kept" in result.output and "kept under waived rules: residual_japanese 0, entity_not_in_text 1" in result.output
+    strict = CliRunner().invoke(app, ["filter", "--item", "ja", "--rules", "residual_japanese,entity_not_in_text", "--params", str(params)])
+    assert strict.exit_code == 0 and "3 rows -> 1 kept" in strict.output and "waived" not in strict.output, strict.output
+    wrong = CliRunner().invoke(app, ["filter", "--item", "ja", "--rules", "bad_format", "--params", str(params)])
+    assert wrong.exit_code == 1 and "rules: Value error, bad_format always runs" in wrong.output, wrong.output
 
 
 def test_filter_file_on_an_empty_file(tmp_path):

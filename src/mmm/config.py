@@ -306,12 +306,36 @@ class LLMConfig(Section):
 # --- filtering, assembly, validation ---------------------------------------------------------
 
 
+FORMAT_RULE = "bad_format"  # mmm.filters.REASONS: always runs, no item can choose it
+CONTENT_RULES: tuple[str, ...] = ("residual_japanese", "entity_not_in_text")  # the rest: each item chooses
+
+
+def _content_rules(rules: list[str]) -> list[str]:
+    """``filter.items.<item>.rules``: distinct content rules; ``bad_format`` is not a choice."""
+    if FORMAT_RULE in rules:
+        raise ValueError(f"{FORMAT_RULE} always runs and is not listed (a row that does not parse has no text or "
+                         f"entities to check further); list only content rules: {', '.join(CONTENT_RULES)}")
+    unknown = [rule for rule in rules if rule not in CONTENT_RULES]
+    if unknown:
+        raise ValueError(f"unknown rule(s) {', '.join(map(repr, unknown))}; choose from {', '.join(CONTENT_RULES)} "
+                         f"([] waives both; {FORMAT_RULE} always runs)")
+    if len(set(rules)) != len(rules):
+        raise ValueError("a rule is listed twice")
+    return rules
+
+
 class FilterItem(Section):
     input: InPath
     lang: Lang
+    rules: Annotated[list[StrictStr], AfterValidator(_content_rules)]  # content rules that reject rows
     kept: OutPath
     rejected: OutPath
     metrics: OutPath | None
+
+    @property
+    def waived(self) -> tuple[str, ...]:
+        """The content rules this item does not apply (they are only counted), in ``CONTENT_RULES`` order."""
+        return tuple(rule for rule in CONTENT_RULES if rule not in self.rules)
 
 
 class FilterConfig(Section):

@@ -31,6 +31,12 @@ A translated row is rejected when it breaks any of three rules; ``reasons`` list
     ``:label;entity`` pairs (TCREE: one ``:head;label;tail``) with no empty field and labels free
     of ``/ : ;``. Pairs split on ``;``; each label runs from the last ``:`` before its ``;``.
 
+Each filter item chooses which content rules reject (``filter.items.<item>.rules``: residual_japanese,
+entity_not_in_text; ``bad_format`` always runs, since a row that does not parse cannot be checked further).
+A rule not chosen is *waived*: a row breaking only waived rules is kept, and the metrics count it under
+``waived`` so the cost of the choice shows in ``dvc metrics diff``. A rejected row's ``reasons`` list only
+the chosen rules it breaks.
+
 Structural problems (invalid JSON, missing or non-string record fields, unknown lang or dataset)
 are not reasons but input errors: they mean an upstream stage is broken, so the filter stops
 and lists every bad line.
@@ -47,11 +53,12 @@ from typing import Any
 import polars as pl
 
 from mmm import publish, registry, scripts
+from mmm.config import CONTENT_RULES, FORMAT_RULE
 from mmm.errors import ParamsError
 from mmm.io import InputError, Problem, check_bom, decode_utf8, write_json
 from mmm.records import RECORD_FIELDS, WHITESPACE, type_problem
 
-REASONS: tuple[str, ...] = ("residual_japanese", "entity_not_in_text", "bad_format")
+REASONS: tuple[str, ...] = (*CONTENT_RULES, FORMAT_RULE)  # residual_japanese, entity_not_in_text, bad_format
 RESIDUAL_LANGS: tuple[str, ...] = ("en", "zh")
 LINE = "_line"  # column holding each row's line number in its file
 
@@ -407,17 +414,41 @@ def record_problems(frame: pl.DataFrame, path: str | Path, lang: str | None = No
     return problems
 
 
-def retention(frame: pl.DataFrame) -> dict[str, Any]:
+WAIVED = "_waived"  # column of the waived rules a row breaks
+
+
+def waive(judged: pl.DataFrame, waived: Iterable[str]) -> pl.DataFrame:
+    """Move the ``waived`` rules out of ``reasons`` (what rejects a row) into the ``WAIVED`` list column."""
+    wanted = set(waived)
+    names = [name for name in REASONS if name in wanted]
+    if FORMAT_RULE in names:
+        raise ParamsError(f"{FORMAT_RULE} always runs: it cannot be waived")
+    if not names:  # the default: reasons stay as they are
+        return judged.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias(WAIVED))
+    broken = pl.col("reasons")
+    return judged.with_columns(
+        reasons=broken.list.eval(pl.element().filter(~pl.element().is_in(names))),
+        **{WAIVED: broken.list.eval(pl.element().filter(pl.element().is_in(names)))},
+    )
+
+
+def retention(frame: pl.DataFrame, waived: Iterable[str] = ()) -> dict[str, Any]:
     """Table-2 style counts from a frame with ``dataset`` and ``reasons``: overall and per dataset.
 
-    A row broken in several ways counts once under each of its reasons.
+    A row broken in several ways counts once under each of its reasons. With ``waived`` rules (the frame
+    then has the ``WAIVED`` column of ``waive``), ``waived`` counts the kept rows that break each of them.
     """
+    wanted = set(waived)
+    waived = [name for name in REASONS if name in wanted]
+    kept = pl.col("reasons").list.len() == 0
     flags = frame.select(
         "dataset",
-        kept=pl.col("reasons").list.len() == 0,
+        kept=kept,
         **{name: pl.col("reasons").list.contains(name) for name in REASONS},
+        **{f"waived_{name}": kept & pl.col(WAIVED).list.contains(name) for name in waived},
     )
-    sums = [pl.len().alias("input"), pl.col("kept").sum(), *(pl.col(name).sum() for name in REASONS)]
+    sums = [pl.len().alias("input"), pl.col("kept").sum(), *(pl.col(name).sum() for name in REASONS),
+            *(pl.col(f"waived_{name}").sum() for name in waived)]
     per_dataset = {row["dataset"]: row for row in flags.group_by("dataset").agg(sums).iter_rows(named=True)}
     overall = flags.select(sums).row(0, named=True)
 
@@ -429,6 +460,7 @@ def retention(frame: pl.DataFrame) -> dict[str, Any]:
             "kept_pct": round(100.0 * kept / total, 2) if total else 0.0,
             "rejected": total - kept,
             "reasons": {name: int(counts[name] or 0) for name in REASONS},
+            "waived": {name: int(counts[f"waived_{name}"] or 0) for name in waived},
         }
 
     order = [name for name in registry.DATASETS if name in per_dataset]
@@ -447,7 +479,9 @@ class FilterResult:
         total = self.kept + self.rejected
         pct = f"{100.0 * self.kept / total:.1f}%" if total else "n/a"
         reasons = ", ".join(f"{name} {self.stats['reasons'][name]}" for name in REASONS)
-        return f"filter {lang}: {total} rows -> {self.kept} kept ({pct}), {self.rejected} rejected ({reasons})"
+        waived = ", ".join(f"{name} {count}" for name, count in self.stats["waived"].items())
+        kept_anyway = f"; kept under waived rules: {waived}" if waived else ""
+        return f"filter {lang}: {total} rows -> {self.kept} kept ({pct}), {self.rejected} rejected ({reasons}){kept_anyway}"
 
 
 def filter_file(
@@ -456,27 +490,33 @@ def filter_file(
     kept_path: str | Path,
     rejected_path: str | Path,
     metrics_path: str | Path | None = None,
+    rules: Iterable[str] = CONTENT_RULES,
 ) -> FilterResult:
     """Split ``input_path`` into kept rows and rejected rows (with ``reasons``); write retention metrics.
 
-    Every row lands in exactly one output, with all its fields (rejected rows add ``reasons``).
+    ``rules`` are the content rules that reject (``bad_format`` always does); the others are waived,
+    only counted. Every row lands in exactly one output, with all its fields (rejected rows add ``reasons``).
     Rows are re-serialised by polars: record fields first, then the others; a field that only
     some rows have comes out as null in the rest. Raises ``InputError`` (nothing written) if any
     row is structurally broken or its ``lang`` is not ``lang``.
     """
     if lang not in registry.LANGS:
         raise ParamsError(f"unknown --lang {lang!r}; expected one of {', '.join(registry.LANGS)}")
+    chosen = set(rules)
+    if chosen - set(REASONS):
+        raise ParamsError(f"unknown filter rule(s) {', '.join(sorted(chosen - set(REASONS)))}; expected some of {', '.join(CONTENT_RULES)}")
     targets = {"kept": kept_path, "rejected": rejected_path, "metrics": metrics_path}
     with publish.outputs(targets, inputs=[input_path]) as out:
         frame = read_frame(input_path)
         problems = record_problems(frame, input_path, lang)
         if problems:
             raise InputError(problems)
-        judged = with_reasons(frame).drop(LINE)
+        waived = [name for name in CONTENT_RULES if name not in chosen]
+        judged = waive(with_reasons(frame).drop(LINE), waived)
         broken = pl.col("reasons").list.len() > 0
-        kept = judged.filter(~broken).drop("reasons")
-        rejected = judged.filter(broken)
-        stats = retention(judged)
+        kept = judged.filter(~broken).drop("reasons", WAIVED)
+        rejected = judged.filter(broken).drop(WAIVED)
+        stats = retention(judged, waived)
         kept.write_ndjson(out["kept"])
         rejected.write_ndjson(out["rejected"])
         if metrics_path is not None:

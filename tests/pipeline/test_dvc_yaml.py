@@ -36,3 +36,11 @@ def test_the_train_stage_depends_on_every_train_param_but_the_checkpoint_setting
     listed = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["train"]["params"]
     assert listed == [f"train.{key}" for key in TrainConfig.model_fields if key not in RESUME_KEYS]
     assert set(RESUME_KEYS) == {"checkpoints", "checkpoint_every", "resume"}
+
+
+def test_validate_reads_the_rules_and_lang_of_every_filter_item(root):
+    """The gate exempts a waived rule's languages (mmm.validation.waivers): a new filter item must be listed."""
+    listed = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["validate"]["params"]
+    items = config.load(root / "params.yaml").filter.items
+    read = [f"filter.items.{name}.{key}" for name in items for key in ("rules", "lang")]
+    assert sorted(p for p in listed if p.startswith("filter.")) == sorted(read)

@@ -93,7 +93,8 @@ def changed_params(status: dict) -> dict[str, set[str]]:
     [
         ({"evaluate.bootstrap_samples": 10}, {"evaluate": {"evaluate"}}),
         ({"split.seed": 7}, {"split": {"split"}}),
-        ({"filter.items.zh.lang": "en"}, {"filter@zh": {"filter.items.zh"}}),
+        # the gate reads each filter item's lang (and rules): the languages a waived rule is not checked for
+        ({"filter.items.zh.lang": "en"}, {"filter@zh": {"filter.items.zh"}, "validate": {"filter.items.zh.lang"}}),
         ({"llm.model": "another-model"}, {stage: {"llm"} for stage in LLM_STAGES}),
     ],
     ids=["evaluate.bootstrap_samples", "split.seed", "filter.items.zh.lang", "llm.model"],
@@ -135,8 +136,8 @@ def test_dvc_yaml_consumes_every_value_the_paper_profile_changes(committed, root
     unconsumed = [key for key in keys if key not in run_settings
                   and not any(key == name or key.startswith(name + ".") for name in tracked)]
     assert unconsumed == [], f"params/paper.yaml changes values no stage of dvc.yaml reads: {unconsumed}"
-    # validate reads split.leakage: the gate checks what the split promises
-    assert set(status) == {"ingest", "tconer_convert", "split", "validate", "train", "predict"} | LLM_STAGES
+    # validate reads split.leakage and filter.items.ja.rules: the gate checks what the split and the filter promise
+    assert set(status) == {"ingest", "tconer_convert", "filter@ja", "split", "validate", "train", "predict"} | LLM_STAGES
     # train follows train.base_model: the profile's LLaMA folder is its dependency now (not in this copy)
     train_deps = next(e["changed deps"] for e in status["train"] if isinstance(e, dict) and "changed deps" in e)
     assert train_deps["models/base/Meta-Llama-3-8B"] == "deleted"

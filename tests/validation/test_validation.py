@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from configs import make, write_params
+from mmm import config as mmm_config
 from mmm.cli import app
-from mmm.validation import runner, suites
+from mmm.validation import runner, suites, views, waivers
 
 SUITES = {suites.RECORDS_SUITE, suites.ENTITIES_SUITE, suites.SPLIT_SUITE}
 
@@ -114,7 +115,8 @@ def test_the_clean_sample_passes_and_writes_reports(clean, root, tmp_path):
     assert (tmp_path / "reports" / "data_docs" / "index.html").exists()
     assert list((tmp_path / "reports" / "data_docs" / "validations").rglob("*.html"))
     metrics = json.loads((tmp_path / "validate.json").read_text())
-    assert metrics["failed"] == 0 and metrics["checks"]["dataset"] == {"rows": 756, "expectations": 55, "failed": 0}
+    assert metrics["failed"] == 0 and metrics["checks"]["dataset"] == {"rows": 756, "expectations": 55, "failed": 0, "unchecked": {}}
+    assert metrics["waived"] == {} and results["waived"] == {}  # the default filter params waive nothing
     assert sorted(p.relative_to(root) for p in (root / "gx").rglob("*")) == before, "a run must not write into gx/"
     gate = json.loads((tmp_path / "gate.json").read_text(encoding="utf-8"))
     relative = {name: Path(os.path.relpath(clean / name, tmp_path)).as_posix() for name in ("mmm.jsonl", "train.jsonl", "test.jsonl")}
@@ -290,3 +292,84 @@ def test_the_split_gate_follows_split_leakage(clean, tmp_path):
             else:
                 [failure] = report.failures
                 assert failure.rule == "split_disjoint" and failure.unexpected == unexpected, (extra["id"], mode)
+
+
+def _with_rules(**rules: list[str]) -> dict[str, dict]:
+    """The repository's filter items as params data, with ``rules`` for the named items."""
+    items = {name: item.model_dump(mode="json") for name, item in make("filter").items.items()}
+    return {name: {**item, "rules": rules.get(name, item["rules"])} for name, item in items.items()}
+
+
+def _missing_entity(row: dict, entity: str) -> dict:
+    """``row`` (an NER row) with one more entity, of a label it already uses, that is not in its text."""
+    label = row["output"].split("/NER/:", 1)[1].split(";", 1)[0]
+    return {**row, "id": f"{row['id']}-missing", "output": f"{row['output']}:{label};{entity}"}
+
+
+def test_the_gate_follows_the_filter_rules_waived_for_the_japanese_originals(clean, tmp_path):
+    """A ja row whose entity is not in its text fails by default and passes when filter.items.ja waives the rule;
+    the same defect in an en row still fails, and the report says what was not checked."""
+    clean_rows = read_jsonl(clean / "mmm.jsonl")
+    ja, en = (next(r for r in clean_rows if r["lang"] == lang and r["dataset"] == "SCNM") for lang in ("ja", "en"))
+    ja_bad, en_bad = _missing_entity(ja, "アトランティス"), _missing_entity(en, "Atlantis")
+    write_jsonl(tmp_path / "ja.jsonl", clean_rows + [ja_bad])
+    write_jsonl(tmp_path / "both.jsonl", clean_rows + [ja_bad, en_bad])
+    paper = waivers.from_filter(mmm_config.FilterConfig.model_validate({"items": _with_rules(ja=[])}).items)
+    assert {rule: w.record() for rule, w in paper.items()} == {"entity_in_text": {"langs": ["ja"], "filter_items": ["ja"]}}
+
+    def gate(name: str, waived: dict) -> runner.Report:
+        checks = {"d": {"files": {"mmm": str(tmp_path / name)}, "suites": ["mmm_entities"]}}
+        return runner.run(config(checks, tmp_path / name.split(".")[0]), waived=waived)
+
+    default = gate("ja.jsonl", {})
+    [failure] = default.failures
+    assert (failure.rule, failure.unexpected, failure.first_ids[0].split(" ")[0]) == ("entity_in_text", 1, ja_bad["id"])
+
+    waived = gate("ja.jsonl", paper)
+    assert waived.success, waived.describe()
+    ja_entities = int((views.build({"mmm": tmp_path / "ja.jsonl"}, {"entities"})["entities"]["lang"] == "ja").sum())
+    metrics = json.loads((tmp_path / "ja" / "validate.json").read_text(encoding="utf-8"))
+    assert metrics["waived"] == {"entity_in_text": {"langs": ["ja"], "filter_items": ["ja"]}}
+    assert metrics["checks"]["d"]["unchecked"] == {"entity_in_text": ja_entities} and ja_entities > 0
+    results = json.loads((tmp_path / "ja" / "reports" / "results.json").read_text(encoding="utf-8"))
+    assert results["waived"] == metrics["waived"]
+    assert f"rule entity_in_text for lang ja (filter.items: ja): d {ja_entities} rows" in waived.describe()
+
+    still = gate("both.jsonl", paper)
+    [failure] = still.failures
+    assert (failure.rule, failure.unexpected) == ("entity_in_text", 1), still.describe()
+    assert [i.split(" ")[0] for i in failure.first_ids] == [en_bad["id"]]
+    assert "where lang NOT_IN ['ja']" in failure.expectation
+
+
+def test_cli_validate_reads_the_waivers_from_the_filter_params(clean, tmp_path):
+    clean_rows = read_jsonl(clean / "mmm.jsonl")
+    ja = next(r for r in clean_rows if r["lang"] == "ja" and r["dataset"] == "SCNM")
+    write_jsonl(tmp_path / "mmm.jsonl", clean_rows + [_missing_entity(ja, "アトランティス")])
+    checks = {"d": {"files": {"mmm": str(tmp_path / "mmm.jsonl")}, "suites": ["mmm_entities"]}}
+    for rules, code in (([], 0), (["residual_japanese", "entity_not_in_text"], 1)):
+        params = write_params(tmp_path / "params.yaml", filter={"items": _with_rules(ja=rules)}, **gated(tmp_path, checks=checks))
+        result = CliRunner().invoke(app, ["validate", "--params", str(params)])
+        assert result.exit_code == code, result.output
+        assert ("not checked (waived by filter params): rule entity_in_text for lang ja" in result.output) == (code == 0)
+
+
+def test_a_waiver_narrows_copies_of_the_expectations_of_its_rule_only(root):
+    loaded = runner.load_suites(root / "gx", {suites.RECORDS_SUITE})[suites.RECORDS_SUITE]
+    en_waived = waivers.from_filter(mmm_config.FilterConfig.model_validate(
+        {"items": _with_rules(en=["entity_not_in_text"], ja=[], tconer_ja=[])}).items)
+    assert {rule: w.record() for rule, w in en_waived.items()} == {  # residual Japanese never applies to ja
+        "entity_in_text": {"langs": ["ja"], "filter_items": ["ja", "tconer_ja"]},
+        "residual_japanese": {"langs": ["en"], "filter_items": ["en"]},
+    }
+    before = [suites.expectation_signature(e.configuration.to_json_dict()) for e in loaded.expectations]
+    narrowed = [waivers.applied(e, en_waived) for e in loaded.expectations]
+    assert [suites.expectation_signature(e.configuration.to_json_dict()) for e in loaded.expectations] == before
+    residual = [(old, new) for old, new in zip(loaded.expectations, narrowed) if old.meta["rule"] == "residual_japanese"]
+    assert [repr(new.row_condition) for _, new in residual] == [  # English: over no rows; Chinese: as stored
+        "(lang == en AND lang NOT_IN (en))", "lang == zh", "(lang == en AND lang NOT_IN (en))", "lang == zh"]
+    assert all(new.row_condition == old.row_condition for old, new in zip(loaded.expectations, narrowed)
+               if old.meta["rule"] != "residual_japanese")
+    [entity] = runner.load_suites(root / "gx", {suites.ENTITIES_SUITE})[suites.ENTITIES_SUITE].expectations[:1]
+    assert repr(waivers.applied(entity, en_waived).row_condition) == "lang NOT_IN (ja)" and entity.row_condition is None
+    assert set(waivers.FILTER_RULES) == set(mmm_config.CONTENT_RULES) and set(waivers.FILTER_RULES.values()) <= set(suites.RULES)

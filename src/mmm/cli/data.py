@@ -115,14 +115,20 @@ def filter_(
     kept: Path | None = typer.Option(None, help="rows that pass all rules"),
     rejected: Path | None = typer.Option(None, help="rows that break a rule, each with its 'reasons'"),
     metrics: Path | None = typer.Option(None, help="retention per dataset and reason (JSON)"),
+    rules: str | None = typer.Option(None, help="content rules that reject, comma-separated ('' waives both; bad_format "
+                                     "always runs); default: the item's rules, without --item "
+                                     + ",".join(config.CONTENT_RULES)),
     params: Path = PARAMS,
 ) -> None:
     """Reject rows with residual Japanese, entities missing from the text, or a broken MMM format."""
     from mmm.filters import filter_file
 
+    chosen = None if rules is None else [name.strip() for name in rules.split(",") if name.strip()]
+    if chosen is None and item is None:
+        chosen = list(config.CONTENT_RULES)
     job = item_config(config.load(params).filter.items, config.FilterItem, "filter", item, input=input_path, lang=value(lang),
-                      kept=kept, rejected=rejected, metrics=metrics)
-    result = filter_file(job.input, job.lang, job.kept, job.rejected, job.metrics)
+                      rules=chosen, kept=kept, rejected=rejected, metrics=metrics)
+    result = filter_file(job.input, job.lang, job.kept, job.rejected, job.metrics, job.rules)
     typer.echo(result.summary(job.lang))
 
 
@@ -155,8 +161,10 @@ def validate(
     write_suites: bool = typer.Option(False, "--write-suites", help="regenerate the suites in validate.gx_dir and exit"),
     params: Path = PARAMS,
 ) -> None:
-    """Run the Great Expectations suites over the datasets in validate.checks; exit 1 if any expectation fails."""
-    from mmm.validation import runner
+    """Run the Great Expectations suites over the datasets in validate.checks; exit 1 if any expectation fails.
+
+    A rule a filter item waives (filter.items.<item>.rules) is not checked for that item's lang, and is reported."""
+    from mmm.validation import runner, waivers
 
     params_ = config.load(params)
     cfg = params_.validation
@@ -164,7 +172,7 @@ def validate(
         for path in runner.write_suites(cfg.gx_dir):
             typer.echo(f"wrote {path}")
         return
-    report = runner.run(cfg, params_.split.leakage)
+    report = runner.run(cfg, params_.split.leakage, waivers.from_filter(params_.filter.items))
     typer.echo(report.describe())
     if not report.success:
         raise runner.GateFailed(f"validation failed: see {cfg.reports}/results.json and {cfg.data_docs}")

@@ -6,7 +6,9 @@ module is how they are made, so label inventories and regexes never drift from
 test fails while the stored files differ from what this module builds.
 
 Every expectation carries ``meta.rule``, the data-quality rule it enforces, which the runner
-prints on failure. Every suite carries ``meta.view``, the frame it runs on:
+prints on failure and by which it applies the filter params' waivers (``mmm.validation.waivers``:
+a rule a filter item waived is checked only outside that item's language, in the run's copy of the
+suite; the JSON here always holds the complete suites). Every suite carries ``meta.view``, the frame it runs on:
 
 ``records``   one row per record: ``id lang dataset input output`` plus parsed ``text``,
               ``text_label``, ``text_key`` (``records.text_key`` of the text: the leakage key) and
