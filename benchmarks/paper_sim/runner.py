@@ -115,7 +115,7 @@ class Simulation:
         self.project = options.workdir / "project"
         self.env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                     "OPENAI_API_KEY": "sim-key", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                    "PYTHONUNBUFFERED": "1"}
+                    "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(self.project / "src")}  # the copy's code, not main's
         self.env.pop("OPENAI_BASE_URL", None)
         self.stages: list[StageRun] = []
         self.server: FakeOpenAI | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import gc
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -292,6 +293,9 @@ def run(config: ValidateConfig, leakage: str = "drop", waived: Mapping[str, Waiv
             document = _without_run_times(result.to_json_dict())
             documents.setdefault(check_name, {})[name] = document
             report.outcomes.extend(_outcome(check_name, name, item, config.first_ids) for item in document["results"])
+            del result, definition, batch
+        del frames  # before the next check builds its own: peak memory is one check's views, not two
+        gc.collect()
     context.build_data_docs(site_names=[DOCS_SITE])
     targets = {"results": reports_dir / "results.json", "metrics": config.metrics, "gate": config.gate}
     with publish.outputs(targets, inputs=checked) as out:

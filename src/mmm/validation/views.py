@@ -54,9 +54,9 @@ def build(files: Mapping[str, str | Path], views: set[str], leakage: str = "drop
         leak_key = key if leakage == "drop" else pl.concat_str([pl.col("lang"), pl.col("dataset"), key], separator="\x1f")
         out["records"] = parsed.select(
             *RECORD_FIELDS, "text", "text_label", "source", "line", text_key=key, leak_key=leak_key
-        ).to_pandas()
+        ).to_pandas(use_pyarrow_extension_array=True)
     if "entities" in views:
-        out["entities"] = filters.entity_rows(parsed, keep=_KEEP).drop("_row").to_pandas()
+        out["entities"] = filters.entity_rows(parsed, keep=_KEEP).drop("_row").to_pandas(use_pyarrow_extension_array=True)
     unknown = views - {"records", "entities"}
     if unknown:
         raise ValueError(f"unknown suite view(s): {', '.join(sorted(unknown))}")
