@@ -310,12 +310,17 @@ def run(options: SimOptions) -> dict[str, Any]:
         "expected": expected,
         "stages": [vars(s) for s in sim.stages],
         "server": {"requests": requests, "prompts_answered_twice": answered_twice},
-        "estimate": _estimate_summary(sim.estimate),
+        "estimate": _estimate_summary(sim.estimate, sim.stages),
         "setup_s": round(setup_s, 1),
         "total_s": round(time.perf_counter() - started, 1),
         "peak_rss_mb": round(max((s.peak_rss_mb for s in sim.stages), default=0.0)),
     }
     print(format_tables(actual, expected))
+    for item, values in report["estimate"].items():
+        low, high = values["requests_estimated"]
+        print(f"estimate {item}: {low if low == high else f'{low}-{high}'} requests, "
+              f"${values['usd_estimated'][0]}-${values['usd_estimated'][1]}; "
+              f"the server answered {values['distinct_prompts_answered']} distinct prompts")
     print(f"paper-sim: {'all cells match' if not problems else f'{len(problems)} cells differ'}; "
           f"{requests} requests, {answered_twice} prompts answered twice; total {report['total_s']} s, "
           f"peak {report['peak_rss_mb']} MB")
@@ -329,10 +334,17 @@ def _sent_per_item(spec: SimSpec, target: str) -> dict[str, int]:
     return {dataset: spec.translated(dataset) for dataset in MRE}
 
 
-def _estimate_summary(estimate: dict[str, Any]) -> dict[str, Any]:
-    """The estimate's requests per item (the rest of it stays in the work folder's estimate.json)."""
-    items = estimate.get("items", estimate)
-    if isinstance(items, dict):
-        return {name: {k: v for k, v in item.items() if k in ("requests", "requests_min", "requests_max")}
-                for name, item in items.items() if isinstance(item, dict)}
-    return {}
+def _estimate_summary(estimate: dict[str, Any], stages: list[StageRun]) -> dict[str, Any]:
+    """Per translate item: what ``mmm translate --estimate`` predicted before the run, beside what the server saw."""
+    sent = {stage.name.removeprefix("translate@"): stage for stage in stages if stage.name.startswith("translate@")}
+    summary = {}
+    for item, values in (estimate.get("items") or {}).items():
+        low, high = values["whole"]["low"], values["whole"]["high"]
+        stage = sent.get(item)
+        summary[item] = {"requests_estimated": [low["requests"], high["requests"]],
+                         "prompt_tokens_estimated": [low["prompt_tokens"], high["prompt_tokens"]],
+                         "completion_tokens_estimated": [low["completion_tokens"], high["completion_tokens"]],
+                         "usd_estimated": [round(low["usd"], 2), round(high["usd"], 2)],
+                         "distinct_prompts_answered": stage.answered if stage else None,
+                         "http_requests_received": stage.requests if stage else None}
+    return summary
