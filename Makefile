@@ -57,6 +57,7 @@ paper-sim: $(VENV)/.installed-test
 # cache-push records the folder's shards in $(LLM_API_CACHE).dvc and uploads them to the DVC remote (run it
 # once the LLM stages have finished: DVC does not take the cache's lock); commit the .dvc file it changed.
 # cache-pull fetches the answers that .dvc file records; DVC refuses to overwrite answers not yet pushed.
+# No .dvc file is committed before the first paid run: `dvc repro` fails on a tracked folder that no one can pull.
 LLM_API_CACHE ?= data/cache/llm-api
 
 cache-push: $(VENV)/.installed
@@ -66,6 +67,6 @@ cache-push: $(VENV)/.installed
 	@echo "Now version it: git add $(LLM_API_CACHE).dvc && git commit -m 'LLM API answers'"
 
 cache-pull: $(VENV)/.installed
-	@if grep -qx ' *nfiles: 0' $(LLM_API_CACHE).dvc; then \
-		mkdir -p $(LLM_API_CACHE); echo "$(LLM_API_CACHE).dvc records no answers yet: nothing to pull"; \
+	@if [ ! -f $(LLM_API_CACHE).dvc ]; then \
+		echo "no $(LLM_API_CACHE).dvc yet (make cache-push writes it after a paid run): nothing to pull"; \
 	else $(BIN)/dvc pull $(LLM_API_CACHE).dvc; fi
