@@ -130,7 +130,8 @@ def _invoke_on(command: str, path: Path, tmp_path: Path):
         train={"gate": str(out / "gate.json")}, predict={"gate": str(out / "gate.json")},  # never the repository's gate
         split={"train": str(out / "train.jsonl"), "test": str(out / "test.jsonl"), "metrics": str(out / "s.json")},
         assemble={"out": str(out / "a.jsonl"), "metrics": str(out / "a.json"), "report": str(out / "a.md")},
-        evaluate={"out": str(out / "e.json"), "report": str(out / "e.md"), "plot": str(out / "e.png")},
+        evaluate={"out": str(out / "e.json"), "report": str(out / "e.md"), "plot": str(out / "e.png"),
+                  "plot_data": str(out / "f1")},
     ))
     args = {
         "check": ["check", str(path)],

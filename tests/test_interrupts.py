@@ -55,9 +55,9 @@ def _command(name: str, folder: Path, root: Path) -> tuple[list[str], list[Path]
         args = ["filter", str(folder / "in.jsonl"), "--lang", "en", "--kept", str(outs[0]), "--rejected", str(outs[1]),
                 "--metrics", str(outs[2]), "--params", str(root / "params.yaml")]
         return args, outs, ("mmm.filters", "with_reasons")
-    outs = [folder / "evaluate.json", folder / "table1.md", folder / "f1.png"]
+    outs = [folder / "evaluate.json", folder / "table1.md", folder / "f1.png", folder / "f1"]
     args = ["evaluate", str(folder / "in.jsonl"), "--out", str(outs[0]), "--report", str(outs[1]), "--plot", str(outs[2]),
-            "--params", str(root / "params.yaml")]
+            "--plot-data", str(outs[3]), "--params", str(root / "params.yaml")]
     return args, outs, ("mmm.evaluation.run", "evaluate")
 
 
@@ -66,7 +66,8 @@ def _write_input(folder: Path, rows: list[dict]) -> None:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+    """Every file under ``folder`` (a folder output's files too) by relative path."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _python(prelude: str, args: list[str], cwd: Path) -> subprocess.Popen:
@@ -123,7 +124,9 @@ def test_a_signal_between_renames_still_publishes_the_whole_new_set(built, tmp_p
     returncode, err = _finish(_python(SIGNAL_DURING_COMMIT.format(signal=signame), args, folder))
     assert returncode == code, err
     for new, expected in zip(outs, clean_outs):
-        if new.suffix != ".png":  # the chart embeds nothing run-specific, but PNG bytes are not compared here
+        if new.is_dir():  # a folder output: the same files, the same text
+            assert _snapshot(new) == _snapshot(expected)
+        elif new.suffix != ".png":  # the chart embeds nothing run-specific, but PNG bytes are not compared here
             assert new.read_text().replace(str(folder), "") == expected.read_text().replace(str(clean), "")
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
 

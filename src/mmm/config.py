@@ -486,6 +486,11 @@ class EvalConfig(Section):
     out: OutPath
     report: OutPath
     plot: OutPath
+    plot_data: OutPath  # a folder: <level>.json, one row per (lang, dataset): the F1 bars of `dvc plots`
+
+
+class FunnelConfig(Section):
+    out: OutPath  # rows per stage and language, from the stages' metrics: the retention bars of `dvc plots`
 
 
 class LogsConfig(Section):
@@ -508,6 +513,7 @@ class Params(Section):
     llm: LLMConfig
     evaluate: EvalConfig
     split: SplitConfig
+    funnel: FunnelConfig
     train: TrainConfig
     predict: PredictConfig
 

@@ -161,6 +161,19 @@ def write_json(path: str | Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False, default=_plain) + "\n", encoding="utf-8")
 
 
+def table_text(rows: Iterable[dict]) -> str:
+    """Rows as one JSON list, a row per line: plot data as ``dvc plots`` reads it (numbers stay numbers),
+    and a changed row is a changed line in ``git diff``."""
+    lines = [json.dumps(row, ensure_ascii=False, default=_plain) for row in rows]
+    return "[\n" + ",\n".join(lines) + ("\n]\n" if lines else "]\n")
+
+
+def write_table(path: str | Path, rows: Iterable[dict]) -> None:
+    """Write ``table_text(rows)`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(table_text(rows), encoding="utf-8")
+
+
 def write_yaml(path: str | Path, data: dict[str, Any], header: str = "") -> None:
     """Write a hand-editable YAML file atomically: ``header`` (comments) then ``data`` in insertion order."""
     import yaml

@@ -134,7 +134,7 @@ def test_cli_prints_the_table_and_writes_json_only_with_out(tmp_path):
     path_a, path_b = _write(tmp_path / "a.jsonl", rows), _write(tmp_path / "b.jsonl", _emptied(rows))
     metrics = tmp_path / "metrics.json"
     params = str(write_params(tmp_path / "params.yaml", evaluate={
-        "out": str(metrics), "report": str(tmp_path / "t.md"), "plot": str(tmp_path / "t.png"),
+        "out": str(metrics), "report": str(tmp_path / "t.md"), "plot": str(tmp_path / "t.png"), "plot_data": str(tmp_path / "f1"),
         "bootstrap_samples": 200, "seed": 2}))
     result = runner.invoke(app, ["evaluate", str(path_a), "--against", str(path_b), "--params", params])
     assert result.exit_code == 0, result.output

@@ -28,16 +28,18 @@ def sample_predictions(sample_dir, path, target: str | None = None) -> list[dict
 
 def evaluate_params(tmp_path, **evaluate) -> str:
     """A params file whose evaluate outputs are under ``tmp_path``, with ``evaluate`` overrides."""
-    outputs = {"out": str(tmp_path / "m.json"), "report": str(tmp_path / "t.md"), "plot": str(tmp_path / "t.png")}
+    outputs = {"out": str(tmp_path / "m.json"), "report": str(tmp_path / "t.md"), "plot": str(tmp_path / "t.png"),
+               "plot_data": str(tmp_path / "f1")}
     return str(write_params(tmp_path / "params.yaml", evaluate={**outputs, **evaluate}))
 
 
-def test_cli_writes_metrics_report_and_chart(tmp_path, sample_dir):
+def test_cli_writes_metrics_report_chart_and_plot_data(tmp_path, sample_dir):
     rows = sample_predictions(sample_dir, tmp_path / "p.jsonl")
     out, report, plot = tmp_path / "m.json", tmp_path / "r" / "table1.md", tmp_path / "r" / "f1.png"
+    plot_data = tmp_path / "r" / "f1"
     params = evaluate_params(tmp_path, bootstrap_samples=200, model_name="tiny")
     result = runner.invoke(app, ["evaluate", str(tmp_path / "p.jsonl"), "--out", str(out), "--report", str(report),
-                                 "--plot", str(plot), "--params", params])
+                                 "--plot", str(plot), "--plot-data", str(plot_data), "--params", params])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"evaluate: {len(rows)} rows in 18 sub-dataset(s), paper mode, target joint;")
     metrics = json.loads(out.read_text(encoding="utf-8"))
@@ -58,6 +60,12 @@ def test_cli_writes_metrics_report_and_chart(tmp_path, sample_dir):
     assert text.index("## Japanese (ja)") < text.index("## English (en)") < text.index("## Chinese (zh)")  # the paper's order
     png = plot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    assert sorted(p.name for p in plot_data.iterdir()) == ["ALL.json", "TL.json", "WL.json"]
+    tl = json.loads((plot_data / "TL.json").read_text(encoding="utf-8"))
+    assert len(tl) == 18 and tl[0]["cell"] == "en/SCNM"  # the result's order: en first, as in metrics
+    assert next(r for r in tl if r["cell"] == "ja/SCNM") == {
+        "cell": "ja/SCNM", "lang": "ja", "dataset": "SCNM", "level": "TL", "n": ja_scnm["n"], "f1": ja_scnm["TL"],
+        "ci_low": ja_scnm["ci"]["TL"]["low"], "ci_high": ja_scnm["ci"]["TL"]["high"]}
 
 
 def test_bad_input_exits_1_with_the_line_and_no_traceback(tmp_path):

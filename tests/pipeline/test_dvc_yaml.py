@@ -44,3 +44,48 @@ def test_validate_reads_the_rules_and_lang_of_every_filter_item(root):
     items = config.load(root / "params.yaml").filter.items
     read = [f"filter.items.{name}.{key}" for name in items for key in ("rules", "lang")]
     assert sorted(p for p in listed if p.startswith("filter.")) == sorted(read)
+
+
+def _resolve(text: str, params: dict) -> str:
+    """``${a.b.c}`` references replaced by their params.yaml value, as DVC interpolates them."""
+
+    def value(match: re.Match) -> str:
+        node = params
+        for key in match.group(1).split("."):
+            node = node[key]
+        return str(node)
+
+    return re.sub(r"\$\{([\w.]+)\}", value, text)
+
+
+def test_the_funnel_depends_on_every_metrics_file_it_reads(root):
+    """mmm.funnel traces each assembled filter item through the params: a new item or stage must be listed."""
+    from mmm import funnel
+
+    raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    stage = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["funnel"]
+    listed = [_resolve(dep, raw) for dep in stage["deps"] if dep.startswith("${")]
+    read = [path.relative_to(root).as_posix() for path in funnel.inputs(config.load(root / "params.yaml"))]
+    assert sorted(listed) == sorted(read)
+    items = config.load(root / "params.yaml").filter.items
+    assert sorted(p for p in stage["params"] if p.startswith("filter.")) == sorted(f"filter.items.{name}.lang" for name in items)
+
+
+def test_every_top_level_plot_reads_a_git_tracked_stage_output(root):
+    """`dvc plots diff main <exp>` reads plot data from git: each file is a stage output with cache: false."""
+    pipeline = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))
+    uncached = {
+        next(iter(entry))
+        for stage in pipeline["stages"].values()
+        for kind in ("outs", "metrics", "plots")
+        for entry in stage.get("do", stage).get(kind, [])
+        if isinstance(entry, dict) and next(iter(entry.values())).get("cache") is False
+    }
+    read = []
+    for definition in pipeline["plots"]:
+        plot_id, props = next(iter(definition.items()))
+        read += list(props["y"]) if isinstance(props["y"], dict) else [plot_id]
+    assert read and all(path.startswith("${") for path in read)
+    assert sorted(set(read) - uncached) == []
+    assert {props.get("template") for definition in pipeline["plots"] for props in definition.values()} <= {
+        "bar_horizontal", "bar_horizontal_sorted", "linear", "simple", "smooth", "scatter"}  # DVC's built-in templates

@@ -95,3 +95,10 @@ def test_text_only_experiment_beside_the_joint_baseline(git_project, tmp_path):
     assert tl["old"] == baseline["metrics"][lang][dataset]["TL"] and tl["new"] == ablation["metrics"][lang][dataset]["TL"]
     wl = evaluate_diff[f"metrics.{lang}.{dataset}.WL"]
     assert wl["old"] == baseline["metrics"][lang][dataset]["WL"] and wl["new"] is None  # no WL scored for text_only
+
+    # the F1 plot data is in git (cache: false), so each commit and experiment has its own: one chart overlays them
+    plots = json.loads(dvc(project, "plots", "diff", "main", "text-only", "--json").stdout)
+    tl = plots["data"]["metrics/plots/f1/TL.json"][0]["content"]["data"]["values"]
+    assert {(v["rev"], v["cell"], v["f1"]) for v in tl} == {
+        (rev, cell, result["metrics"][cell.split("/")[0]][cell.split("/")[1]]["TL"])
+        for rev, result in (("main", baseline), ("text-only", ablation)) for cell in scores(baseline)}

@@ -60,6 +60,7 @@ def test_repro_metrics_show_and_diff(tmp_path, root, sample_dir):
     run(repo, "dvc", "repro", "evaluate", "--single-item")
     assert (repo / "reports" / "table1.md").read_text(encoding="utf-8").startswith("# Table 1")
     assert (repo / "reports" / "f1_by_subset.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in (repo / "metrics" / "plots" / "f1").iterdir()) == ["ALL.json", "TL.json", "WL.json"]
     shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)
     figures = shown[""]["data"]["metrics/evaluate.json"]["data"]["metrics"]["ja"]
     assert set(figures) == {"SCNM", "SCPOS-RW", "SCPOS-AdjN", "SCPOS-Adj", "SCPOS-N", "TCREE"}

@@ -93,8 +93,10 @@ def changed_params(status: dict) -> dict[str, set[str]]:
     [
         ({"evaluate.bootstrap_samples": 10}, {"evaluate": {"evaluate"}}),
         ({"split.seed": 7}, {"split": {"split"}}),
-        # the gate reads each filter item's lang (and rules): the languages a waived rule is not checked for
-        ({"filter.items.zh.lang": "en"}, {"filter@zh": {"filter.items.zh"}, "validate": {"filter.items.zh.lang"}}),
+        # the gate reads each filter item's lang (and rules): the languages a waived rule is not checked for;
+        # the funnel reads it too: the language an item's rows count for
+        ({"filter.items.zh.lang": "en"}, {"filter@zh": {"filter.items.zh"}, "validate": {"filter.items.zh.lang"},
+                                          "funnel": {"filter.items.zh.lang"}}),
         ({"llm.model": "another-model"}, {stage: {"llm"} for stage in LLM_STAGES}),
     ],
     ids=["evaluate.bootstrap_samples", "split.seed", "filter.items.zh.lang", "llm.model"],
@@ -104,7 +106,7 @@ def test_one_param_marks_only_the_stages_that_read_it(committed, changes, expect
 
 
 def test_the_rest_follows_by_data(committed):
-    """A changed split reaches validate, train, predict and evaluate through their deps, and nothing else."""
+    """A changed split reaches validate, train, predict, evaluate and the funnel through their deps, and nothing else."""
     from dvc.repo import Repo
 
     with Repo(str(committed)) as repo:
@@ -112,7 +114,7 @@ def test_the_rest_follows_by_data(committed):
         by_name = {stage.name: stage for stage in graph.nodes}
         downstream = {s.name for s in nx.ancestors(graph, by_name["split"])}
         upstream_of_label = {s.name for s in nx.descendants(graph, by_name["tconer_label"])}
-    assert downstream == {"validate", "train", "predict", "evaluate"}
+    assert downstream == {"validate", "train", "predict", "evaluate", "funnel"}
     assert upstream_of_label == {"tconer_convert", "convert_base"}
 
 

@@ -1,4 +1,4 @@
-"""Data stages, in pipeline order: ingest, label-map, translate, filter, check, assemble, validate, split."""
+"""Data stages, in pipeline order: ingest, label-map, translate, filter, check, assemble, validate, split, funnel."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
 
     app.command("ingest", rich_help_panel=PANEL)(interruptible(ingest))
     app.add_typer(tconer.app, name="tconer", rich_help_panel=PANEL)
-    local = (label_map, filter_, check, assemble, validate, split)  # all local computation: stop at once on Ctrl-C
-    for command in (label_map, translate, filter_, check, assemble, validate, split):
+    local = (label_map, filter_, check, assemble, validate, split, funnel)  # all local computation: stop at once on Ctrl-C
+    for command in (label_map, translate, filter_, check, assemble, validate, split, funnel):
         name = command.__name__.rstrip("_").replace("_", "-")
         app.command(name, rich_help_panel=PANEL)(interruptible(command) if command in local else command)
         if command is translate:
@@ -192,3 +192,21 @@ def split(
     result = run(cfg)
     typer.echo(f"split: {result['rows']} rows, {result['duplicates']} duplicates -> {result['train']} train, "
                f"{result['test']} test ({result['cells_without_test']} cells without test)")
+
+
+def funnel(
+    out: Path | None = typer.Option(None, help="rows per stage and language, JSON plot data (default: funnel.out)"),
+    params: Path = PARAMS,
+) -> None:
+    """Rows per stage and language (ingested to train/test), from the metrics files the stages wrote."""
+    from mmm.funnel import run
+
+    params_ = config.load(params)
+    cfg = params_.funnel.with_flags(out=out)
+    table = run(params_, cfg.out)
+    by_lang: dict[str, dict[str, int]] = {}
+    for row in table:
+        by_lang.setdefault(row["lang"], {})[row["stage"]] = row["rows"]
+    langs = "; ".join(f"{lang} {c['ingested']} ingested, {c['released']} released, {c['train']} train, {c['test']} test"
+                      for lang, c in by_lang.items())
+    typer.echo(f"funnel: {langs} -> {cfg.out}")

@@ -87,6 +87,8 @@ def evaluate(
     out: Path | None = typer.Option(None, help="metrics JSON: TL, WL, ALL F1 (%) per lang and dataset (default: evaluate.out)"),
     report: Path | None = typer.Option(None, help="Table 1 as Markdown (default: evaluate.report)"),
     plot: Path | None = typer.Option(None, help="F1 chart, PNG (default: evaluate.plot)"),
+    plot_data: Path | None = typer.Option(None, help="folder for the F1 as plot data, one JSON per level "
+                                                     "(default: evaluate.plot_data)"),
     mode: Mode | None = typer.Option(None, help="paper: Algorithm 1 exactly; normalized: also folds whitespace and full-width ：；"),
     target: Target | None = typer.Option(None, help="what the model prints; auto: the rows' 'target' field, else joint"),
     against: Path | None = typer.Option(
@@ -101,15 +103,15 @@ def evaluate(
     if against is not None:
         from mmm.evaluation import paired
 
-        if report is not None or plot is not None:
-            raise typer.BadParameter("--report and --plot do not apply with --against (use --out for the JSON)")
+        if report is not None or plot is not None or plot_data is not None:
+            raise typer.BadParameter("--report, --plot and --plot-data do not apply with --against (use --out for the JSON)")
         cfg = config.load(params).evaluate.with_flags(predictions=predictions, mode=value(mode), target=value(target))
         typer.echo(paired.table(paired.compare_and_report(cfg.predictions, against, cfg, out)))
         if out is not None:
             typer.echo(f"compare: -> {out}")
         return
     cfg = config.load(params).evaluate.with_flags(predictions=predictions, out=out, report=report, plot=plot,
-                                           mode=value(mode), target=value(target))
+                                                  plot_data=plot_data, mode=value(mode), target=value(target))
     typer.echo(summary_line(evaluate_and_report(cfg), cfg.out))
 
 

@@ -129,15 +129,18 @@ def evaluate_file(path: str | Path, config: EvalConfig) -> dict[str, Any]:
 
 
 def evaluate_and_report(cfg: EvalConfig) -> dict[str, Any]:
-    """Score ``cfg.predictions``; publish the metrics JSON, Table 1 (Markdown) and the F1 chart (PNG) as one set."""
+    """Score ``cfg.predictions``; publish the metrics JSON, Table 1 (Markdown), the F1 chart (PNG) and the
+    F1 as plot data (a folder for ``dvc plots``) as one set."""
     from mmm import publish
+    from mmm.evaluation.plotdata import write_f1
     from mmm.evaluation.report import write_chart, write_markdown
     from mmm.io import write_json
 
-    targets = {"out": cfg.out, "report": cfg.report, "plot": cfg.plot}
-    with publish.outputs(targets, inputs=[cfg.predictions]) as out:
+    targets = {"out": cfg.out, "report": cfg.report, "plot": cfg.plot, "plot_data": cfg.plot_data}
+    with publish.outputs(targets, inputs=[cfg.predictions], folders=["plot_data"]) as out:
         result = evaluate_file(cfg.predictions, cfg)
         write_json(out["out"], result)
         write_markdown(result, out["report"], cfg.model_name)
         write_chart(result, out["plot"], cfg.reference)
+        write_f1(out["plot_data"], result)
     return result
