@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,11 @@ def _snapshot() -> dict[str, tuple[int, int]]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config._repository_files = _snapshot()  # type: ignore[attr-defined]
+    # A shell that starts `make test` as a background job (`cmd &` without job control) hands it SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler; the Ctrl-C tests (here and in the commands they
+    # start, which inherit the disposition) need SIGINT as a terminal delivers it.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
