@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/: the paper_sim package
 
-from paper_sim.runner import SimOptions, run  # noqa: E402
+from paper_sim.runner import SimOptions, run
 
 
 def main() -> int:

@@ -16,14 +16,21 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mmm.records import Sample, format_input, format_output, instruction_of
-
-from paper_sim.sources import (MISSING_ENTITY, OVERLONG, RESIDUAL, SHORT, UNTRANSLATED, load_sample_rows, marked)
+from paper_sim.sources import (
+    MISSING_ENTITY,
+    OVERLONG,
+    RESIDUAL,
+    SHORT,
+    UNTRANSLATED,
+    load_sample_rows,
+    marked,
+)
 
 MARKER_RE = re.compile(r" \[([a-z]+)-(\d+)\]$")
 TARGET_OF_MARKER = {"English input:": "en", "Chinese input:": "zh", "Japanese input:": "ja"}
 DATASET_OF_SHORT = {short: dataset for dataset, short in SHORT.items()}
 TOPICS = ("science", "food", "law", "sports", "music", "technology", "history", "business")
-TCONER_STYLE = {  # (text pattern, text-label suffix, word-label suffix) of the made-up renderings
+TCONER_STYLE = {  # (text pattern, text-label suffix, word-label suffix, entity joiner) of the made-up renderings
     "ja": ("{entities}についての記事", "分野", "類", "、"),
     "zh": ("关于{entities}的文章", "领域", "类", "、"),
 }

@@ -18,6 +18,7 @@ paid prompt was answered twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -33,12 +34,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from dvc_project import copy_project  # noqa: E402
-from fake_openai import Call, Fault, FakeOpenAI  # noqa: E402
+from dvc_project import copy_project
+from fake_openai import Call, FakeOpenAI, Fault
 
-from paper_sim.answers import SimAnswerer  # noqa: E402
-from paper_sim.sources import PILE_NER, write_inputs  # noqa: E402
-from paper_sim.spec import MRE, SimSpec, sample_params  # noqa: E402
+from paper_sim.answers import SimAnswerer
+from paper_sim.sources import PILE_NER, write_inputs
+from paper_sim.spec import MRE, SimSpec, sample_params
 
 SAMPLE_DIR = ROOT / "data" / "raw" / "sample"
 RAW_SUBDIR = "data/raw/sim"
@@ -94,7 +95,6 @@ def faults_for(rate: float):
     """First attempts of a seeded ``rate`` share of prompts fail with 429 or 500 (alternately)."""
     if rate <= 0:
         return None
-    import hashlib
 
     def fault(call: Call) -> Fault | None:
         if call.attempt > 1:
@@ -140,7 +140,7 @@ class Simulation:
         return yaml.safe_load((self.project / "params.yaml").read_text(encoding="utf-8"))
 
     def mmm(self, *args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(Path(sys.executable).parent / "mmm"), *args], cwd=self.project, env=self.env,
+        result = subprocess.run([str(Path(sys.executable).parent / "mmm"), *args], cwd=self.project, env=self.env, check=False,
                                 capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"mmm {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -294,7 +294,7 @@ def run(options: SimOptions) -> dict[str, Any]:
                 sim.mmm("translate", "--estimate", "--all-items", "--json", str(est))
                 sim.estimate = json.loads(est.read_text(encoding="utf-8"))
             kills = options.kills if name == KILLED_STAGE else 0
-            expected_requests = sum(n for n in _sent_per_item(sim.spec, "en").values()) if kills else 0
+            expected_requests = sum(sim.spec.translated(dataset) for dataset in MRE) if kills else 0  # translate@en
             sim.run_stage(name, kills, expected_requests)
         answered_twice = sum(1 for n in server.answered.values() if n > 1)
         requests = server.completion_calls
@@ -328,10 +328,6 @@ def run(options: SimOptions) -> dict[str, Any]:
         options.report.parent.mkdir(parents=True, exist_ok=True)
         options.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
-
-
-def _sent_per_item(spec: SimSpec, target: str) -> dict[str, int]:
-    return {dataset: spec.translated(dataset) for dataset in MRE}
 
 
 def _estimate_summary(estimate: dict[str, Any], stages: list[StageRun]) -> dict[str, Any]:

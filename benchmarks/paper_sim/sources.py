@@ -22,7 +22,6 @@ from types import SimpleNamespace
 from mmm.records import Sample, format_input
 from mmm.split import rank_key
 from mmm.translate.sampling import sample_rows
-
 from paper_sim.spec import MRE, SimSpec, sample_params, translated_cells
 
 SHORT = {"SCNM": "scnm", "SCPOS-RW": "rw", "SCPOS-AdjN": "adjn", "SCPOS-Adj": "adj", "SCPOS-N": "n", "TCREE": "tcree",

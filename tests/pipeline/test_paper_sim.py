@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from paper_sim.runner import SimOptions, compare, run  # noqa: E402
-from paper_sim.spec import SimSpec, translated_cells  # noqa: E402
+from paper_sim.runner import SimOptions, compare, run
+from paper_sim.spec import SimSpec, translated_cells
 
 pytestmark = pytest.mark.slow
 
