@@ -155,7 +155,9 @@ class Simulation:
         for attempt in range(kills + 1):
             kill_at = None
             if attempt < kills and expected_requests:
-                kill_at = answered0 + expected_requests * (attempt + 1) // (kills + 1)
+                # Counted from this attempt's start: an earlier run's drain may have answered more than planned.
+                done = len(self.server.answered) - answered0
+                kill_at = len(self.server.answered) + max(1, (expected_requests - done) // (kills - attempt + 1))
             code, wall, rss = self._dvc_repro(name, kill_at)
             record.runs += 1
             record.exit_codes.append(code)
@@ -194,14 +196,22 @@ class Simulation:
         return proc.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024
 
     def _kill_when(self, dvc_pid: int, answered: int) -> None:
+        """SIGTERM the stage's Python process once ``answered`` prompts are answered; retry until it is found."""
         assert self.server is not None
         while len(self.server.answered) < answered:
-            time.sleep(0.05)
-        for pid in _descendants(dvc_pid):
-            if "stages/" in _cmdline(pid):
-                os.kill(pid, signal.SIGTERM)
-                print(f"    SIGTERM to the stage after {len(self.server.answered)} answered prompts", flush=True)
+            if not Path(f"/proc/{dvc_pid}").exists():
                 return
+            time.sleep(0.01)
+        while Path(f"/proc/{dvc_pid}").exists():
+            stages = [pid for pid in _descendants(dvc_pid) if "stages/" in _cmdline(pid)]
+            try:
+                if stages:
+                    os.kill(stages[-1], signal.SIGTERM)  # the deepest: the Python process, not a shell around it
+                    print(f"    SIGTERM to the stage after {len(self.server.answered)} answered prompts", flush=True)
+                    return
+            except ProcessLookupError:
+                pass
+            time.sleep(0.01)
 
     # Results -------------------------------------------------------------------------------------
 
