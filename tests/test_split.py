@@ -142,8 +142,11 @@ def test_cli_writes_files_and_metrics(tmp_path, mix):
     assert (data["train"], data["test"]) == (len(train), len(test)) == (21 * 10, len(mix) - 21 * 10)
     assert data["cells"]["zh"]["TCONER"] == {"rows": 64, "duplicates": 0, "conflicting_duplicates": 0,
                                               "requested": 10, "train": 10, "test": 54,
-                                              "test_text_in_train": 0}
-    assert f"{len(train)} train" in result.output
+                                              "test_text_in_train": 0, "dev": 4}
+    fit = (out / "fit.jsonl").read_text().splitlines()
+    dev = (out / "dev.jsonl").read_text().splitlines()
+    assert sorted(fit + dev) == sorted(train) and (data["fit"], data["dev"]) == (len(fit), len(dev))
+    assert f"{len(train)} train ({len(fit)} fit + {len(dev)} dev)" in result.output
 
 
 def test_cli_reports_bad_rows_with_file_and_line(tmp_path):
@@ -215,3 +218,32 @@ def test_leakage_keep_leaves_a_text_trained_in_another_cell_in_test_and_counts_i
         assert not by_cell(result.train) & by_cell(result.test)
     metrics = keep.metrics(make("split", train_size=10, max_train_fraction=0.6, leakage="keep"))
     assert metrics["leakage"] == {"mode": "keep", "test_text_in_train": overlap}
+
+
+def test_dev_is_carved_from_train_and_fit_plus_dev_is_train(mix):
+    result = split_records(mix, make("split", dev_size=4))
+    ids = lambda rows: Counter((r["lang"], r["dataset"], r["id"]) for r in rows)  # noqa: E731
+    assert ids(result.fit) + ids(result.dev) == ids(result.train)
+    assert not set(ids(result.dev)) & set(ids(result.test))
+    for cell, counts in result.cells.items():
+        assert counts.dev == cells(result.dev)[cell] <= min(4, counts.train // 2)
+    assert sum(c.dev for c in result.cells.values()) > 3 * len(result.cells)  # most cells give their 4 rows
+    fitted = {text_key(split_input(r["input"], r["dataset"])[0]) for r in result.fit}
+    assert not [r["id"] for r in result.dev if text_key(split_input(r["input"], r["dataset"])[0]) in fitted]
+
+
+def test_dev_size_zero_fits_on_all_of_train_and_dev_rows_rank_alike_across_languages(mix):
+    none = split_records(mix, make("split", dev_size=0))
+    assert none.dev == [] and none.fit == none.train
+    dev = split_records(mix, make("split", dev_size=4)).dev
+    by_id: dict[tuple[str, str], set[str]] = {}
+    for row in dev:
+        by_id.setdefault((row["dataset"], row["id"]), set()).add(row["lang"])
+    # a text and its translations share an id, hence a rank: most dev ids are dev in several languages
+    assert sum(len(langs) > 1 for langs in by_id.values()) > len(by_id) // 2
+
+
+def test_a_dev_size_above_half_of_train_leaves_half_to_fit():
+    assert make("split", dev_size=10).dev_count(6) == 3
+    assert make("split", dev_size=2).dev_count(6) == 2
+    assert make("split", dev_size=3).dev_count(1) == 0

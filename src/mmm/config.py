@@ -384,9 +384,12 @@ class SplitConfig(Section):
     train_size: TrainSize
     max_train_fraction: Float = Field(gt=0, le=1)
     leakage: Literal["drop", "keep"]
+    dev_size: StrictInt = Field(ge=0)
     input: InPath
     train: OutPath
     test: OutPath
+    fit: OutPath
+    dev: OutPath
     metrics: OutPath
 
     def requested(self, lang: str, dataset: str) -> int:
@@ -404,6 +407,10 @@ class SplitConfig(Section):
 
     def train_count(self, lang: str, dataset: str, rows: int) -> int:
         return min(self.requested(lang, dataset), math.floor(self.max_train_fraction * rows + 1e-9))
+
+    def dev_count(self, n_train: int) -> int:
+        """Rows of a cell's training rows held out as dev: ``dev_size``, leaving at least half to fit."""
+        return min(self.dev_size, n_train // 2)
 
 
 class LoraSettings(Section):

@@ -7,6 +7,13 @@ records keep their source id, a text and its translations rank alike in every la
 keeps most of them on the same side (the number that still cross is reported as
 ``cross_lingual.test_ids_trained_in_other_lang``).
 
+The dev split, for choosing hyperparameters without looking at test: the last ``dev_count``
+training rows of each cell by rank (``dev_size``, at most half of them) go to ``dev``, the others to
+``fit``; ``fit`` + ``dev`` = ``train``, row for row. A dev row whose text is fitted in another cell (the
+SCPOS sub-datasets share texts) goes back to ``fit``, so fit and dev share no text either. The final
+model trains on ``train``; a tuning run trains on ``fit`` and scores ``dev`` (README, "Choosing the
+training settings").
+
 ``n`` is ``min(train_size, floor(max_train_fraction * rows))``. The paper profile sets
 ``train_size: paper`` (Table 3) and ``max_train_fraction: 1.0``, which reproduces Table 4's
 test sizes from Table 2's rows; the embedded default caps the fraction so that every cell of
@@ -58,6 +65,7 @@ class CellCounts:
     requested: int = 0
     train: int = 0
     test: int = 0
+    dev: int = 0  # of the train rows: held out to choose hyperparameters
     test_text_in_train: int = 0  # test rows whose text (by key) is trained on in another cell: dropped, or kept (leakage: keep)
 
 
@@ -67,6 +75,8 @@ class SplitResult:
     test: list[dict]
     cells: dict[Cell, CellCounts]
     cross_lingual_leaks: int
+    fit: list[dict]
+    dev: list[dict]
 
     def metrics(self, cfg: SplitConfig) -> dict[str, Any]:
         nested: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
@@ -82,6 +92,9 @@ class SplitResult:
             "conflicting_duplicates": total("conflicting_duplicates"),
             "train": len(self.train),
             "test": len(self.test),
+            "dev_size": cfg.dev_size,
+            "fit": len(self.fit),
+            "dev": len(self.dev),
             "cells_without_test": sum(1 for c in self.cells.values() if c.test == 0),
             "leakage": {"mode": cfg.leakage, "test_text_in_train": total("test_text_in_train")},
             "cross_lingual": {"test_ids_trained_in_other_lang": self.cross_lingual_leaks},
@@ -126,8 +139,9 @@ def split_records(records: Iterable[dict], cfg: SplitConfig) -> SplitResult:
         counts.requested = cfg.requested(lang, dataset)
         n_train = cfg.train_count(lang, dataset, len(unique))
         counts.train, counts.test = n_train, len(unique) - n_train
+        n_fit = n_train - cfg.dev_count(n_train)
         for i, position in enumerate(unique):
-            side[position] = "train" if i < n_train else "test"
+            side[position] = "fit" if i < n_fit else "dev" if i < n_train else "test"
 
     if duplicate_ids:
         shown = ", ".join(duplicate_ids[:20])
@@ -135,7 +149,14 @@ def split_records(records: Iterable[dict], cfg: SplitConfig) -> SplitResult:
     # The same text can sit in two cells (an untranslated row in another language, the SCPOS sub-datasets
     # sharing Japanese texts). leakage "drop": a test row whose text is trained on anywhere is dropped, so
     # train and test are disjoint by text key; "keep" (the paper): it stays and is only counted.
-    trained_texts = {_key(records[p]) for p, s in enumerate(side) if s == "train"}
+    fitted_texts = {_key(records[p]) for p, s in enumerate(side) if s == "fit"}
+    for position, record in enumerate(records):
+        if side[position] == "dev" and _key(record) in fitted_texts:
+            side[position] = "fit"  # its text is fitted in another cell: never score dev on it
+    for position, record in enumerate(records):
+        if side[position] == "dev":
+            cells[(record["lang"], record["dataset"])].dev += 1
+    trained_texts = {_key(records[p]) for p, s in enumerate(side) if s in ("fit", "dev")}
     for position, record in enumerate(records):
         if side[position] == "test" and _key(record) in trained_texts:
             counts = cells[(record["lang"], record["dataset"])]
@@ -143,9 +164,11 @@ def split_records(records: Iterable[dict], cfg: SplitConfig) -> SplitResult:
             if cfg.leakage == "drop":
                 side[position] = ""
                 counts.test -= 1
-    train = [r for r, s in zip(records, side) if s == "train"]
+    train = [r for r, s in zip(records, side) if s in ("fit", "dev")]
     test = [r for r, s in zip(records, side) if s == "test"]
-    return SplitResult(train, test, cells, _cross_lingual_leaks(train, test))
+    fit = [r for r, s in zip(records, side) if s == "fit"]
+    dev = [r for r, s in zip(records, side) if s == "dev"]
+    return SplitResult(train, test, cells, _cross_lingual_leaks(train, test), fit, dev)
 
 
 def _key(record: dict) -> str:
@@ -164,11 +187,12 @@ def _cross_lingual_leaks(train: list[dict], test: list[dict]) -> int:
 
 def run(cfg: SplitConfig) -> dict[str, Any]:
     """Read and validate ``cfg.input``; publish the train and test files and the counts as one set."""
-    with publish.outputs({"train": cfg.train, "test": cfg.test, "metrics": cfg.metrics}, inputs=[cfg.input]) as out:
+    files = {"train": cfg.train, "test": cfg.test, "fit": cfg.fit, "dev": cfg.dev, "metrics": cfg.metrics}
+    with publish.outputs(files, inputs=[cfg.input]) as out:
         records = read_records(cfg.input)
         result = split_records(records, cfg)
-        write_jsonl(out["train"], result.train)
-        write_jsonl(out["test"], result.test)
+        for name in ("train", "test", "fit", "dev"):
+            write_jsonl(out[name], getattr(result, name))
         metrics = result.metrics(cfg)
         write_json(out["metrics"], metrics)
     for (lang, dataset), counts in sorted(result.cells.items()):

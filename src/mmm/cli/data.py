@@ -182,16 +182,23 @@ def split(
     input_path: Path | None = typer.Argument(None, metavar="[MMM.jsonl]", help="the mixed MMM dataset (default: split.input)"),
     train: Path | None = typer.Option(None, help="training records (default: split.train)"),
     test: Path | None = typer.Option(None, help="test records (default: split.test)"),
+    fit: Path | None = typer.Option(None, help="train minus dev (default: split.fit, or fit.jsonl beside --train)"),
+    dev: Path | None = typer.Option(None, help="the dev rows carved from train (default: split.dev, or dev.jsonl beside --train)"),
     metrics: Path | None = typer.Option(None, help="the counts, JSON (default: split.metrics)"),
     params: Path = PARAMS,
 ) -> None:
-    """Split per language and sub-dataset: de-duplicate by text (NFKC, whitespace ignored), seeded train of the size in params, rest test."""
+    """Split per language and sub-dataset: de-duplicate by text (NFKC, whitespace ignored), seeded train of the size in params
+    (its last split.dev_size rows per cell: dev, the rest: fit), rest test."""
     from mmm.split import run
 
-    cfg = config.load(params).split.with_flags(input=input_path, train=train, test=test, metrics=metrics)
+    if train is not None:
+        fit = fit or train.with_name("fit.jsonl")
+        dev = dev or train.with_name("dev.jsonl")
+    cfg = config.load(params).split.with_flags(input=input_path, train=train, test=test, fit=fit, dev=dev, metrics=metrics)
     result = run(cfg)
-    typer.echo(f"split: {result['rows']} rows, {result['duplicates']} duplicates -> {result['train']} train, "
-               f"{result['test']} test ({result['cells_without_test']} cells without test)")
+    typer.echo(f"split: {result['rows']} rows, {result['duplicates']} duplicates -> {result['train']} train "
+               f"({result['fit']} fit + {result['dev']} dev), {result['test']} test "
+               f"({result['cells_without_test']} cells without test)")
 
 
 def funnel(
