@@ -12,7 +12,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: repro test test-fast install clean-venv paper-profile paper-sim cache-push cache-pull
+.PHONY: repro test test-fast install clean-venv paper-profile paper-sim cache-push cache-pull tune
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,3 +70,23 @@ cache-pull: $(VENV)/.installed
 	@if [ ! -f $(LLM_API_CACHE).dvc ]; then \
 		echo "no $(LLM_API_CACHE).dvc yet (make cache-push writes it after a paid run): nothing to pull"; \
 	else $(BIN)/dvc pull $(LLM_API_CACHE).dvc; fi
+
+# Choosing the training settings on the dev split (never the test set): one queued `dvc exp run` per
+# (learning rate, LoRA rank, steps), each training on split.fit and scoring split.dev with the schema
+# constraint; TUNE_JOBS run at once (one torch thread each). Compare with
+#   dvc exp show --only-changed --drop '.*(audits|\.ci\.|precision|recall|\.n$$)'
+TUNE_LR ?= 2e-4 5e-4 1e-3
+TUNE_RANK ?= 8 16 32
+TUNE_STEPS ?= 40
+TUNE_JOBS ?= 2
+SPLIT_PATH = $$($(BIN)/python -c 'import sys, yaml; print(yaml.safe_load(open("params.yaml"))["split"][sys.argv[1]])' $(1))
+TUNE_FLAGS = -S train.train_file=$(call SPLIT_PATH,fit) -S predict.test=$(call SPLIT_PATH,dev) \
+	-S predict.max_rows_per_cell=null -S predict.constrained=schema
+
+tune: $(VENV)/.installed
+	@for lr in $(TUNE_LR); do for r in $(TUNE_RANK); do for steps in $(TUNE_STEPS); do \
+		$(BIN)/dvc exp run --queue -n "tune-lr$$lr-r$$r-s$$steps" $(TUNE_FLAGS) -S train.learning_rate=$$lr \
+			-S train.lora.r=$$r -S train.lora.alpha=$$((2 * r)) -S train.max_steps=$$steps || exit 1; \
+	done; done; done
+	$(BIN)/dvc queue start -j $(TUNE_JOBS)
+	@echo "follow with: $(BIN)/dvc queue status; then $(BIN)/dvc exp show"

@@ -53,6 +53,21 @@ def test_colon_inside_a_span_and_as_next_pair_read_like_the_parser():
     assert parse_output("Society/NER/:Event;07:Person;Ann", "SCNM", "NER")[1] == (("Event", "07"), ("Person", "Ann"))
 
 
+def test_schema_spans_start_and_end_on_word_boundaries_except_in_cjk_text():
+    s = spec(text="Parisians love Paris, and Ann2 met Ann.")
+    assert C.can_end(s, run_bytes(s, "Society/NER/:Location;Paris"))  # the word, after "love "
+    assert C.can_end(s, run_bytes(s, "Society/NER/:Location;Paris, and"))  # a span of words
+    assert not C.can_end(s, run_bytes(s, "Society/NER/:Location;Pari"))  # ends inside a word
+    assert run_bytes(s, "Society/NER/:Location;arisians") is None  # starts inside a word
+    assert run_bytes(s, "Society/NER/:Person;Ann:Person;Ann2") is not None
+    assert run_bytes(s, "Society/NER/:Person;Pari:") is None  # cannot close "Pari" as a piece
+    assert C.need(s, run_bytes(s, "Society/NER/:Location;Pari")) == 1  # the "s" of the nearest word end
+    assert C.need(s, run_bytes(s, "Society/NER/:Person;Ann")) == 0
+    ja = spec(text="東京都の人口", lang="ja")
+    assert C.can_end(ja, run_bytes(ja, "社会/NER/:地名;東京"))  # no words to align with in CJK text
+    assert run_bytes(ja, "社会/NER/:地名;京都の") is not None
+
+
 def test_tcree_head_and_tail_are_spans_and_one_triple_only():
     s = spec(text="Ann founded Acme in Osaka.", dataset="TCREE")
     assert C.can_end(s, run_bytes(s, "Economy/Relation Extraction/:Acme;founded by;Ann"))

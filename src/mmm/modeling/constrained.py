@@ -10,7 +10,9 @@ Modes (``predict.constrained``, ``--constrained``):
 * ``schema``  the grammar plus the row's sub-dataset: the text label is one of the inventory of the
   row's language (TCONER: free, bounded), the marker is exactly the row's ``/TASK/``, each word label
   comes from the word inventory (TCONER: free, bounded; a row's ``labels`` override replaces it) and
-  every entity (TCREE: head and tail) is a verbatim span of the input text. Entities may then hold
+  every entity (TCREE: head and tail) is a verbatim span of the input text that neither starts nor
+  ends inside a run of ASCII letters and digits (``Paris``, not ``Pari`` or ``aris``; CJK text is
+  split anywhere, since it has no spaces to find words by). Entities may then hold
   ``:`` or ``/`` when the text does (``07:00``, URLs): a ``:`` after an entity is read as the start of
   the next pair unless it continues a span of the text, and if both readings are open the next byte
   decides, which is exactly how ``records.parse_word_part`` splits (a label starts after the last
@@ -198,13 +200,42 @@ def _label_done(buf: bytes, labels: frozenset[bytes] | None) -> bool:
     return bool(buf) and (buf in labels if labels is not None else _valid_utf8(buf))
 
 
+def _word(byte: int) -> bool:
+    """An ASCII letter or digit: a span may not start or end inside a run of them."""
+    return 0x30 <= byte <= 0x39 or 0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A
+
+
+def _starts_word(source: bytes, at: int) -> bool:
+    return at == 0 or not (_word(source[at - 1]) and _word(source[at]))
+
+
+def _ends_word(source: bytes, at: int) -> bool:
+    return at == len(source) or not (_word(source[at - 1]) and _word(source[at]))
+
+
+@lru_cache(maxsize=65536)
+def _span_starts(source: bytes, span: bytes) -> tuple[int, ...]:
+    """Where ``span`` occurs in ``source`` starting on a word boundary (``_word``)."""
+    found, at = [], source.find(span)
+    while at >= 0:
+        if _starts_word(source, at):
+            found.append(at)
+        at = source.find(span, at + 1)
+    return tuple(found)
+
+
+def _span_complete(source: bytes, span: bytes) -> bool:
+    """Whether ``span`` occurs in ``source`` starting and ending on word boundaries."""
+    return any(_ends_word(source, at + len(span)) for at in _span_starts(source, span))
+
+
 def _entity_byte(spec: RowSpec, buf: bytes, byte: int) -> bool:
     """Whether ``byte`` extends the entity ``buf`` (not counting a ``:`` read as a pair boundary)."""
     if byte in b";\n" or (not buf and (byte in SPACE or 0x80 <= byte < 0xC0)):
         return False
     if spec.source is None:
         return byte not in DELIMS and _free_byte(buf, byte, MAX_ENTITY_BYTES)
-    return buf + bytes([byte]) in spec.source
+    return bool(_span_starts(spec.source, buf + bytes([byte])))
 
 
 def _piece_key(state: State, entity: bytes) -> bytes:
@@ -212,8 +243,11 @@ def _piece_key(state: State, entity: bytes) -> bytes:
 
 
 def _entity_done(spec: RowSpec, state: State, entity: bytes) -> bool:
-    """Whether ``entity`` may close the current piece (complete characters, no repeated piece)."""
-    return bool(entity) and _valid_utf8(entity) and _piece_key(state, entity) not in state.pieces
+    """Whether ``entity`` may close the current piece (complete characters, no repeated piece; schema: a
+    span that ends on a word boundary)."""
+    if not entity or not _valid_utf8(entity) or _piece_key(state, entity) in state.pieces:
+        return False
+    return spec.source is None or _span_complete(spec.source, entity)
 
 
 def _close(state: State, entity: bytes) -> State:
@@ -264,7 +298,7 @@ def _step(spec: RowSpec, s: State, byte: int) -> State | None:
         return State(FIELD, buf=bytes([byte]), pieces=new.pieces)
     if not last:  # TCREE head: ends at ';'
         if byte == ord(";"):
-            if not (s.buf and _valid_utf8(s.buf)):
+            if not (s.buf and _valid_utf8(s.buf)) or (spec.source is not None and not _span_complete(spec.source, s.buf)):
                 return None
             return State(FIELD, pos=field + 1, head=s.buf, pieces=s.pieces)
         return replace(s, buf=s.buf + bytes([byte])) if _entity_byte(spec, s.buf, byte) else None
@@ -300,12 +334,10 @@ def viable(spec: RowSpec, s: State) -> bool:
         return True
     if spec.source is None:
         return len(s.buf) < MAX_ENTITY_BYTES
-    start = spec.source.find(s.buf)
-    while start >= 0:
+    for start in _span_starts(spec.source, s.buf):
         follow = start + len(s.buf)
         if follow < len(spec.source) and spec.source[follow] not in b";\n":
             return True
-        start = spec.source.find(s.buf, start + 1)
     return False
 
 
@@ -337,12 +369,32 @@ def need(spec: RowSpec, s: State, cost: Callable[[bytes], int] = len) -> int:
         return cost(spec.marker[s.pos:])
     if s.phase != FIELD or can_end(spec, s):
         return 0
-    if s.pos == spec.fields - 1:  # the last entity: complete the character, or write one
-        return _pending(s.buf) if s.buf and _pending(s.buf) else entity
+    if s.pos == spec.fields - 1:  # the last entity: complete it to a span end, or write one
+        return _to_span_end(spec.source, s.buf) if s.buf else entity
     if s.pos == spec.label_field:
         return _label_left(s.buf, spec.word_labels, cost) + 1 + entity
-    head = (_pending(s.buf) if _pending(s.buf) else 0) if s.buf else entity
+    head = _to_span_end(spec.source, s.buf) if s.buf else entity
     return head + 1 + _label_left(b"", spec.word_labels, cost) + 1 + entity
+
+
+def _to_span_end(source: bytes | None, buf: bytes) -> int:
+    """Bytes that take the entity ``buf`` to the nearest place it may end (a complete character; schema: a
+    word boundary of the text), one token each."""
+    if source is None:
+        return _pending(buf)
+    return _span_end_distance(source, buf)
+
+
+@lru_cache(maxsize=65536)
+def _span_end_distance(source: bytes, buf: bytes) -> int:
+    best = None
+    for start in _span_starts(source, buf):
+        end = start + len(buf)
+        while end < len(source) and not (_ends_word(source, end) and _valid_utf8(source[start:end])):
+            end += 1
+        if best is None or end - start - len(buf) < best:
+            best = end - start - len(buf)
+    return _pending(buf) if best is None else best
 
 
 def may_start_piece(spec: RowSpec, s: State) -> bool:
