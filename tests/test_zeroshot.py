@@ -71,6 +71,19 @@ def test_scores_are_micro_over_type_entity_sets_after_normalisation():
         zeroshot.score(gold, predicted[:1])
 
 
+def test_scnm_labels_are_scored_on_the_types_both_sides_can_name():
+    gold = [zeroshot.Gold("a", "t", {"researcher": ["Mira Ostrava"], "university": ["Ridgeway University"],
+                                     "algorithm": ["gradient descent"], "country": ["Portugal"]})]
+    predicted = [[("Person", "Mira Ostrava"), ("Other Organization", "Ridgeway University"),
+                  ("Product Name", "gradient descent"), ("Company", "Portugal"), ("Location", "Lisbon")]]
+    mine, scored = zeroshot.as_scnm(gold[0], predicted[0])
+    assert scored == {("person", "Mira Ostrava"), ("organization", "Ridgeway University"), ("location", "Portugal")}
+    assert ("product", "gradient descent") not in mine  # an algorithm: SCNM cannot name it, so it is not scored
+    counts = zeroshot.score_as_scnm(gold, predicted).metrics()
+    assert (counts["correct"], counts["predicted"], counts["gold"]) == (2, 4, 3)  # Portugal typed wrong, Lisbon extra
+    assert zeroshot.score_as_scnm(gold, [None]).metrics()["predicted"] == 0
+
+
 def test_subsample_is_seeded_and_ignores_file_order():
     items = [zeroshot.Gold(f"id{i}", f"text {i}") for i in range(50)]
     picked = zeroshot.subsample(items, 10, seed=3)

@@ -163,3 +163,47 @@ def score(golds: Sequence[Gold], predictions: Sequence[Sequence[Sequence[str]] |
     for gold, predicted in zip(golds, predictions, strict=True):
         counts.add(normalised(predicted or (), normalise), normalised(gold.pairs(), normalise))
     return counts
+
+
+# --- scored with SCNM's closed inventory ------------------------------------------------------------
+
+ORGANIZATION = "organization"  # SCNM's three organisation types, merged (the sets do not tell them apart)
+SCNM_TYPES: dict[str, str] = {  # SCNM's English word labels -> the type scored
+    "Person": "person", "Location": "location", "Company": ORGANIZATION, "Political Organization": ORGANIZATION,
+    "Other Organization": ORGANIZATION, "Facility": "facility", "Product Name": "product", "Event": "event",
+}
+GOLD_AS_SCNM: dict[str, str] = {  # a data set's own types -> the same scored types; unlisted types are not scored
+    "person": "person", "researcher": "person", "musical artist": "person", "writer": "person",
+    "location": "location", "country": "location",
+    "organisation": ORGANIZATION, "organization": ORGANIZATION, "university": ORGANIZATION, "band": ORGANIZATION,
+    "political party": ORGANIZATION,
+    "product": "product", "event": "event", "conference": "event",
+}
+
+
+def as_scnm(gold: Gold, predicted: Iterable[Sequence[str]] | None,
+            normalise: Callable[[str], str] = fold_space) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Predicted SCNM pairs and the gold pairs, both as (scored type, entity). Gold entities of a type SCNM has
+    no counterpart for are left out, and a predicted entity equal to one of them is ignored (neither right nor
+    wrong: the inventory cannot name it)."""
+    scored, unscored = set(), set()
+    for kind, entity in gold.pairs():
+        value = normalise(entity)
+        target = GOLD_AS_SCNM.get(fold_space(kind).casefold())
+        if value:
+            (scored.add((target, value)) if target else unscored.add(value))
+    mine = set()
+    for kind, entity in predicted or ():
+        value = normalise(entity)
+        if value and value not in unscored:
+            mine.add((SCNM_TYPES.get(kind, kind.casefold()), value))
+    return mine, scored
+
+
+def score_as_scnm(golds: Sequence[Gold], predictions: Sequence[Sequence[Sequence[str]] | None],
+                  normalise: Callable[[str], str] = fold_space) -> Counts:
+    """Micro counts of SCNM-labelled ``predictions`` against the gold, both mapped by :func:`as_scnm`."""
+    counts = Counts()
+    for gold, predicted in zip(golds, predictions, strict=True):
+        counts.add(*as_scnm(gold, predicted, normalise))
+    return counts
