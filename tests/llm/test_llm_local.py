@@ -89,6 +89,23 @@ def test_cached_answers_need_no_model_at_all(local_config, tmp_path):
         run_requests([LLMRequest("new", "a prompt nobody asked yet")], gone)
 
 
+def test_a_greedy_empty_answer_is_cached_and_replayed_as_empty_without_the_model(local_config, tmp_path):
+    free = texts(run_requests(batch(GenParams(max_tokens=8)), local_config))
+    rid = "r0"
+    params = GenParams(max_tokens=8, stop=(free[rid][:1],))  # the first character stops it: nothing is left
+    first = run_requests([LLMRequest(rid, PROMPTS[0], params)], replace(local_config, cache_dir=str(tmp_path / "e")))
+    assert first.results[rid].error == t.EMPTY and first.summary.sent == 1
+    gone = replace(local_config, cache_dir=str(tmp_path / "e"), local_model_dir=str(tmp_path / "no-model-here"))
+    again = run_requests([LLMRequest(rid, PROMPTS[0], params)], gone)
+    result = again.results[rid]
+    assert (result.error, result.cached, result.text) == (t.EMPTY, True, None)
+    assert again.summary.sent == 0 and again.summary.failures == {t.EMPTY: 1} and again.summary.cache_hits == 1
+    sampled = GenParams(max_tokens=8, stop=params.stop, temperature=1.0)  # sampling may answer next time
+    run_requests([LLMRequest(rid, PROMPTS[0], sampled)], replace(local_config, cache_dir=str(tmp_path / "s")))
+    assert not list((tmp_path / "s").rglob("*.jsonl")) or all(
+        '"text":""' not in f.read_text() for f in (tmp_path / "s").rglob("*.jsonl"))
+
+
 def test_chat_api_without_a_chat_template_is_a_clear_error(local_config):
     with pytest.raises(LLMConfigError, match="no chat template"):
         run_requests(batch(), replace(local_config, api="chat"))

@@ -106,7 +106,7 @@ class ResponseCache:
         )
 
     def put_many(self, answers: Iterable[tuple[str, Completion]]) -> int:
-        """Append answers (only successes ever reach here); returns how many were new."""
+        """Append answers (successes, and a greedy local model's empty answers); returns how many were new."""
         lines = []
         for key, completion in answers:
             if key in self.entries:

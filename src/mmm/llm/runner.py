@@ -137,7 +137,12 @@ def run_requests(
         key = cache_key(config.family, config.model, request.prompt, request.system, request.params, constraint)
         keys[request.id] = key
         hit = cache.get(key)
-        if hit is not None:
+        if hit is not None and not hit.text.strip():  # a greedy local model's empty answer: it stays empty
+            results[request.id] = LLMResult(request.id, None, t.EMPTY, True, 0, 0, detail=EMPTY_CACHED)
+            summary.cache_hits += 1
+            summary.failed += 1
+            summary.failures[t.EMPTY] = summary.failures.get(t.EMPTY, 0) + 1
+        elif hit is not None:
             results[request.id] = _result(request.id, hit, cached=True)
             summary.cache_hits += 1
             summary.cached_prompt_tokens += hit.prompt_tokens
@@ -266,7 +271,9 @@ class _Run:
                 self.summary.sent += len(chunk)
                 answers = model.generate([r for _, r in chunk], seed=self.config.seed + start)
                 good = [(key, a) for (key, _), a in zip(chunk, answers) if isinstance(a, Completion)]
-                self.cache.put_many(good)
+                empty = [(key, EMPTY_ANSWER) for (key, _), a in zip(chunk, answers)
+                         if isinstance(a, Failure) and a.reason == t.EMPTY and chunk[0][1].params.temperature == 0]
+                self.cache.put_many(good + empty)  # greedy: an empty answer is the answer, so it is kept too
                 for (key, _), answer in zip(chunk, answers):
                     outcomes[key] = answer
                     if isinstance(answer, Completion):
@@ -454,6 +461,10 @@ def new_budget(config: LLMConfig) -> Budget:
             "add its input/output USD per 1M tokens, or drop max_cost_usd"
         )
     return Budget(config.max_requests, config.max_cost_usd, price, price_factor)
+
+
+EMPTY_ANSWER = Completion(text="", prompt_tokens=0, completion_tokens=0, finish_reason="stop")
+EMPTY_CACHED = "the local model generated no text (cached: a greedy answer does not change)"
 
 
 def _result(request_id: str, completion: Completion, cached: bool) -> LLMResult:
