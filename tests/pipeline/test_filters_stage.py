@@ -88,7 +88,11 @@ def test_filter_and_validate_stages_run_and_report_metrics(project, sample_dir):
     write_jsonl(processed / "mmm.jsonl", released)
     texts = sorted({r["input"].rsplit("/", 1)[0] for r in released})
     test_texts = set(texts[::5])
-    write_jsonl(processed / "split" / "train.jsonl", [r for r in released if r["input"].rsplit("/", 1)[0] not in test_texts])
+    train = [r for r in released if r["input"].rsplit("/", 1)[0] not in test_texts]
+    write_jsonl(processed / "split" / "train.jsonl", train)
+    dev_texts = set(sorted({r["input"].rsplit("/", 1)[0] for r in train})[::7])
+    write_jsonl(processed / "split" / "fit.jsonl", [r for r in train if r["input"].rsplit("/", 1)[0] not in dev_texts])
+    write_jsonl(processed / "split" / "dev.jsonl", [r for r in train if r["input"].rsplit("/", 1)[0] in dev_texts])
     write_jsonl(processed / "split" / "test.jsonl", [r for r in released if r["input"].rsplit("/", 1)[0] in test_texts])
     dvc(project, "repro", "-s", "validate")
     shown = next(iter(json.loads(dvc(project, "metrics", "show", "--json").stdout).values()))["data"]
