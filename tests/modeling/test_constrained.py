@@ -63,6 +63,11 @@ def test_schema_spans_start_and_end_on_word_boundaries_except_in_cjk_text():
     assert run_bytes(s, "Society/NER/:Person;Pari:") is None  # cannot close "Pari" as a piece
     assert C.need(s, run_bytes(s, "Society/NER/:Location;Pari")) == 1  # the "s" of the nearest word end
     assert C.need(s, run_bytes(s, "Society/NER/:Person;Ann")) == 0
+    t = spec(text="Ann met Bob in Tokyo.")
+    assert run_bytes(t, "Society/NER/:Person;Ann :") is None  # a piece never closes on a space ("Ann" twice once stripped)
+    assert C.can_end(t, run_bytes(t, "Society/NER/:Person;Ann "))  # the end of the answer is stripped
+    tcree = spec(text="Ann founded Acme in Osaka.", dataset="TCREE")
+    assert run_bytes(tcree, "Economy/Relation Extraction/:Acme ;") is None
     ja = spec(text="東京都の人口", lang="ja")
     assert C.can_end(ja, run_bytes(ja, "社会/NER/:地名;東京"))  # no words to align with in CJK text
     assert run_bytes(ja, "社会/NER/:地名;京都の") is not None

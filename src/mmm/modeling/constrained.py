@@ -243,9 +243,9 @@ def _piece_key(state: State, entity: bytes) -> bytes:
 
 
 def _entity_done(spec: RowSpec, state: State, entity: bytes) -> bool:
-    """Whether ``entity`` may close the current piece (complete characters, no repeated piece; schema: a
-    span that ends on a word boundary)."""
-    if not entity or not _valid_utf8(entity) or _piece_key(state, entity) in state.pieces:
+    """Whether ``entity`` may close the current piece (complete characters, no trailing space, no repeated
+    piece; schema: a span that ends on a word boundary)."""
+    if not entity or entity[-1] in SPACE or not _valid_utf8(entity) or _piece_key(state, entity) in state.pieces:
         return False
     return spec.source is None or _span_complete(spec.source, entity)
 
@@ -298,7 +298,8 @@ def _step(spec: RowSpec, s: State, byte: int) -> State | None:
         return State(FIELD, buf=bytes([byte]), pieces=new.pieces)
     if not last:  # TCREE head: ends at ';'
         if byte == ord(";"):
-            if not (s.buf and _valid_utf8(s.buf)) or (spec.source is not None and not _span_complete(spec.source, s.buf)):
+            if not (s.buf and s.buf[-1] not in SPACE and _valid_utf8(s.buf)) or (
+                    spec.source is not None and not _span_complete(spec.source, s.buf)):
                 return None
             return State(FIELD, pos=field + 1, head=s.buf, pieces=s.pieces)
         return replace(s, buf=s.buf + bytes([byte])) if _entity_byte(spec, s.buf, byte) else None
