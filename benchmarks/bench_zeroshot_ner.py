@@ -14,7 +14,9 @@ Mode ``scnm`` asks the question the default model was trained for: ``TEXT/NER`` 
 ``constrained: schema`` and SCNM's own closed inventory (no label set given), scored after mapping both
 sides to common types (``mmm.zeroshot.as_scnm``: person, location, organization (SCNM's three merged),
 product, event; gold types without a counterpart are not scored). It is the real-text proxy of word-level
-F1 with SCNM types; use it on the CrossNER sets (MIT restaurant has hardly any of these types).
+F1 with SCNM types; use it on the CrossNER sets (MIT restaurant has hardly any of these types). A mode with
+``+rescore`` (``schema+rescore``, ``scnm+rescore``) also re-picks each word label by the joint probability of label
+and entity (``mmm extract --rescore-labels``).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_zeroshot_ner.py --model models/oiellm --texts 48
 
@@ -72,12 +74,13 @@ def main() -> None:
             "gold_entities": sum(len(g.pairs()) for g in items),
             "texts_over_max_pieces": sum(len(g.pairs()) > 12 for g in items), "modes": {}}
         for mode in args.modes.split(","):
-            scnm = mode == "scnm"
-            labels = gold.types if mode not in ("off", "scnm") else None
+            base, _, extra = mode.partition("+")
+            scnm = base == "scnm"
+            labels = gold.types if base not in ("off", "scnm") else None
             requests = [Request(g.text, "NER", "SCNM" if scnm else "TCONER", labels, g.id) for g in items]
             start = time.perf_counter()
-            results = extract_many(requests, generator, args.max_new_tokens, "schema" if scnm else mode, "en",
-                                   args.batch_size)
+            results = extract_many(requests, generator, args.max_new_tokens, "schema" if scnm else base, "en",
+                                   args.batch_size, rescore_labels=extra == "rescore")
             seconds = time.perf_counter() - start
             predicted = [None if r.pairs is None else r.pairs for r in results]
             scorer = zeroshot.score_as_scnm if scnm else zeroshot.score

@@ -90,6 +90,13 @@ def test_labels_restrict_the_word_level_types(tmp_path, tiny_model_dir):  # noqa
     flag = invoke(tiny_model_dir, "-i", "-", "--constrained", "schema", "--labels", "city", *common, stdin=texts[0])
     assert flag.exit_code == 0, flag.output
     assert {p[0] for p in rows_of(flag.stdout)[0]["pairs"]} <= {"city"}
+    rescored = invoke(tiny_model_dir, "-i", str(path), "--constrained", "schema", "--rescore-labels", *common)
+    assert rescored.exit_code == 0, rescored.output
+    again = rows_of(rescored.stdout)
+    assert [{p[1] for p in r["pairs"]} for r in again] == [{p[1] for p in r["pairs"]} for r in rows]  # same entities
+    assert all(p[0] in wanted for r in again for p in r["pairs"])
+    refused = invoke(tiny_model_dir, "x", "--rescore-labels")
+    assert refused.exit_code == 1 and "rescore_labels needs a closed label set" in refused.output
 
 
 @pytest.mark.parametrize(("content", "message"), [

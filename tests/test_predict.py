@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from configs import make, write_params
 from mmm.cli import app
+from mmm.modeling.constrained import ConstraintError
 from mmm.modeling.generation import Settings
 from mmm.modeling.sequence import parse_prediction, target_text
 from mmm.predict import Generator, cap_per_cell, extract_from_folder, run
@@ -75,6 +76,23 @@ def test_predict_reproduces_what_training_taught(tmp_path, memorised):
     assert telemetry == metrics["telemetry"] and metrics["new_tokens_per_s"] == telemetry["new_tokens_per_s"] > 0
     assert saved == {k: v for k, v in metrics.items() if k not in ("telemetry", "new_tokens_per_s")}
     assert not [k for k in saved if k.endswith("_s")] and saved["model"] == model.name  # results only, no absolute path
+
+
+def test_rescored_labels_keep_what_training_taught_and_are_counted(tmp_path, memorised):
+    from accelerate.state import PartialState
+
+    model, rows = memorised
+    test = write(tmp_path / "test.jsonl", rows)
+    metrics = run(make("predict", gate=None, model=str(model), batch_size=2, max_new_tokens=80, constrained="schema",
+                       rescore_labels=True), test, tmp_path / "predictions.jsonl", tmp_path / "predict.json")
+    PartialState._reset_state()
+    predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [p["prediction"] for p in predictions] == [r["output"] for r in rows]  # the trained label scores best
+    assert metrics["rescore_labels"] is True and metrics["relabelled_pieces"] == 0
+    with pytest.raises(ConstraintError, match="rescore_labels needs a closed label set"):
+        run(make("predict", gate=None, model=str(model), constrained="off", rescore_labels=True), test,
+            tmp_path / "p.jsonl", tmp_path / "p.json")
+    assert not (tmp_path / "p.jsonl").exists()
 
 
 def test_predicting_twice_writes_the_same_bytes(tmp_path, memorised):

@@ -474,6 +474,7 @@ class PredictConfig(Section):
     threads: StrictInt | None = Field(ge=1)
     gate: InPath | None  # validate.gate (null: no check, for predicting on files outside the pipeline)
     constrained: Constrained
+    rescore_labels: StrictBool  # re-pick word labels by the joint probability of label and entity (mmm.modeling.relabel)
     test: InPath
     out: OutPath
     metrics: OutPath

@@ -43,6 +43,7 @@ from mmm.modeling.constrained import (
 from mmm.modeling.determinism import reproducible
 from mmm.modeling.generation import Engine
 from mmm.modeling.loading import ModelDirError, check_model_dir, read_format
+from mmm.modeling.relabel import Answer, relabel
 from mmm.modeling.sequence import (
     SequenceError,
     dataset_for_task,
@@ -121,6 +122,24 @@ class Generator:
         bar.close()
         return results  # type: ignore[return-value]
 
+    def rescore(self, inputs: Sequence[str], answers: Sequence[str], datasets: Sequence[str],
+                constraints: Sequence[RowSpec | None]) -> tuple[list[str], int]:
+        """``answers`` with each word label re-picked from its row's closed label set by the joint probability
+        of label and entity (:mod:`mmm.modeling.relabel`), and how many pieces changed label. Rows without
+        a closed set (no constraint, open-domain labels) are returned as they are."""
+        rows = []
+        for input_, answer, dataset, spec in zip(inputs, answers, datasets, constraints):
+            labels = None if spec is None or spec.word_labels is None else tuple(sorted(x.decode() for x in spec.word_labels))
+            task = "" if spec is None else spec.marker.decode()[1:-1]
+            rows.append(Answer(input_, answer, dataset, task, self.target, labels))
+        return relabel(self.engine.model, self.tokenizer, rows)
+
+
+def check_rescore(rescore_labels: bool, constrained: str) -> None:
+    """Rescoring picks among a closed label set, which only a constrained mode knows."""
+    if rescore_labels and check_mode(constrained) == "off":
+        raise ConstraintError("rescore_labels needs a closed label set: constrained schema (or grammar with given labels)")
+
 
 def cap_per_cell(records: list[dict], cap: int | None, seed: int) -> list[dict]:
     """At most ``cap`` rows per (lang, dataset), chosen by a seeded hash of the id; file order kept."""
@@ -163,6 +182,7 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
     written to the run log in ``log_dir``) and its ``new_tokens_per_s`` for the summary line. Refuses to start
     (``GateError``), before the model loads, unless the validation gate ``cfg.gate`` passed ``test_path`` as it is now."""
     publish.check_distinct({"out": Path(out_path), "metrics": Path(metrics_path)}, [Path(test_path)])
+    check_rescore(cfg.rescore_labels, cfg.constrained)
     gate.require(cfg.gate, test_path, "predict")
     with reproducible(cfg.seed, cfg.threads):
         return _run(cfg, test_path, out_path, metrics_path, log_dir)
@@ -180,14 +200,18 @@ def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metric
     generator = Generator(cfg.model, cfg.dtype, state.device)
     start = time.perf_counter()
     with state.split_between_processes(chosen) as mine:
+        specs = constraints_for(mine, cfg.constrained, generator.target)
         generations = generator.generate([r["input"] for r in mine], cfg.max_new_tokens, cfg.batch_size,
-                                         progress=state.is_local_main_process,
-                                         constraints=constraints_for(mine, cfg.constrained, generator.target))
-        rows = [{**{k: r[k] for k in ("id", "lang", "dataset", "input", "output")}, "prediction": g.text,
+                                         progress=state.is_local_main_process, constraints=specs)
+        texts, relabelled = [g.text for g in generations], 0
+        if cfg.rescore_labels and specs is not None:
+            texts, relabelled = generator.rescore([r["input"] for r in mine], texts, [r["dataset"] for r in mine], specs)
+        rows = [{**{k: r[k] for k in ("id", "lang", "dataset", "input", "output")}, "prediction": text,
                  "target": generator.target, "finish": g.finish, "_new_tokens": g.new_tokens}
-                for r, g in zip(mine, generations)]
+                for r, g, text in zip(mine, generations, texts)]
     if state.num_processes > 1:
         rows = gather_object(rows)
+        relabelled = sum(gather_object([relabelled]))
     generate_time = time.perf_counter() - start
     result: dict[str, Any] = {}
     if state.is_main_process:
@@ -209,6 +233,8 @@ def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metric
             "finish": dict(Counter(r["finish"] for r in rows)),
             "new_tokens": new_tokens,
             "constrained": cfg.constrained,
+            "rescore_labels": cfg.rescore_labels,
+            "relabelled_pieces": relabelled,
             "processes": state.num_processes,
             "cells": dict(cells),
         }
@@ -281,21 +307,25 @@ def request_spec(request: Request, constrained: str, lang: str | None, target: s
 
 def extract_many(requests: Sequence[Request], generator: Generator, max_new_tokens: int | None = None,
                  constrained: str = "off", lang: str | None = None, batch_size: int = 16,
-                 progress: bool = False) -> list[Extraction]:
+                 progress: bool = False, rescore_labels: bool = False) -> list[Extraction]:
     """Answer many texts in batches (longest prompts first), results in request order.
 
-    Each request is parsed as its own dataset and task; ``constrained``/``lang`` apply to all."""
+    Each request is parsed as its own dataset and task; ``constrained``/``lang``/``rescore_labels`` apply to all."""
+    check_rescore(rescore_labels, constrained)
     specs = [request_spec(r, constrained, lang, generator.target) for r in requests]
     inputs = [format_input(r.text, r.task) for r in requests]
+    datasets = [resolve_dataset(r.task, r.dataset) for r in requests]
     generations = generator.generate(inputs, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
                                      constraints=None if all(s is None for s in specs) else specs)
+    texts = [g.text for g in generations]
+    if rescore_labels:
+        texts, _ = generator.rescore(inputs, texts, datasets, specs)
     results = []
-    for request, input_, generation in zip(requests, inputs, generations):
-        dataset = resolve_dataset(request.task, request.dataset)
-        common = {"input": input_, "raw": generation.text, "target": generator.target, "dataset": dataset,
+    for request, input_, dataset, generation, text in zip(requests, inputs, datasets, generations, texts):
+        common = {"input": input_, "raw": text, "target": generator.target, "dataset": dataset,
                   "finish": generation.finish}
         try:
-            parsed = parse_prediction(generation.text, dataset, request.task, generator.target)
+            parsed = parse_prediction(text, dataset, request.task, generator.target)
         except FormatError as exc:
             results.append(Extraction(**common, error=str(exc)))
             continue
@@ -305,15 +335,17 @@ def extract_many(requests: Sequence[Request], generator: Generator, max_new_toke
 
 def extract(text: str, task: str, generator: Generator, max_new_tokens: int | None = None,
             constrained: str = "off", lang: str | None = None, labels: Sequence[str] | None = None,
-            dataset: str | None = None) -> Extraction:
+            dataset: str | None = None, rescore_labels: bool = False) -> Extraction:
     """Run the model on one plain text with an instruction word (``NER``, ``Sentiment Adj``...).
 
     ``max_new_tokens`` None: the budget the model folder ships. ``constrained`` grammar/schema holds
     the answer to the MMM grammar (schema: inventories of ``lang``, all three if None; ``labels``
     restricts the word-level labels). ``dataset`` picks the sub-dataset of a shared task word
-    (``NER``: SCNM by default, TCONER for open-domain text labels)."""
+    (``NER``: SCNM by default, TCONER for open-domain text labels). ``rescore_labels`` re-picks each word
+    label of a closed set by the joint probability of label and entity."""
     request = Request(text, task, dataset, None if labels is None else tuple(labels))
-    return extract_many([request], generator, max_new_tokens, constrained, lang, batch_size=1)[0]
+    return extract_many([request], generator, max_new_tokens, constrained, lang, batch_size=1,
+                        rescore_labels=rescore_labels)[0]
 
 
 def extract_spec(text: str, task: str, dataset: str, constrained: str, lang: str | None,
@@ -340,9 +372,10 @@ def load_generator(model_dir: str | Path, dtype: str = "float32", device: str | 
 def extract_from_folder(text: str, task: str, model_dir: str | Path, max_new_tokens: int | None = None,
                         constrained: str = "off", lang: str | None = None,
                         labels: Sequence[str] | None = None, dataset: str | None = None,
-                        dtype: str = "float32", device: str | None = None) -> Extraction:
+                        dtype: str = "float32", device: str | None = None, rescore_labels: bool = False) -> Extraction:
     """``mmm extract`` with nothing but a model folder: format, budget and stop rule are the folder's."""
     # an unknown task (or a bad constraint) fails before the model is loaded
+    check_rescore(rescore_labels, constrained)
     request_spec(Request(text, task, dataset, None if labels is None else tuple(labels)), constrained, lang)
     return extract(text, task, load_generator(model_dir, dtype, device), max_new_tokens, constrained, lang, labels,
-                   dataset)
+                   dataset, rescore_labels)

@@ -68,6 +68,9 @@ def predict(
     constrained: Constrained | None = typer.Option(
         None, help="off | grammar: answers that parse | schema: also inventory labels and entities copied from the text "
                    "(default: predict.constrained)"),
+    rescore_labels: bool | None = typer.Option(
+        None, "--rescore-labels/--no-rescore-labels",
+        help="re-pick each word label by the joint probability of label and entity (default: predict.rescore_labels)"),
     params: Path = PARAMS,
 ) -> None:
     """Batched greedy generation over the test set."""
@@ -75,7 +78,7 @@ def predict(
 
     params_ = config.load(params)
     cfg = params_.predict.with_flags(test=test_file, model=model_dir, out=out, metrics=metrics,
-                                     constrained=value(constrained))
+                                     constrained=value(constrained), rescore_labels=rescore_labels)
     result = run(cfg, cfg.test, cfg.out, cfg.metrics, log_dir=params_.logs.dir)
     if result:
         typer.echo(f"predict: {result['predicted_rows']} of {result['test_rows']} test rows, {result['well_formed']} "
@@ -133,20 +136,24 @@ def extract(
         "off", help="off | grammar: an answer that parses | schema: also inventory labels and entities copied from the text"),
     lang: Lang | None = typer.Option(None, help="schema: the language whose label inventories apply (default: all three)"),
     labels: str | None = typer.Option(None, help="comma-separated word-level labels the answer may use (needs --constrained)"),
+    rescore_labels: bool = typer.Option(
+        False, "--rescore-labels", help="re-pick each word label of a closed set (schema inventory or --labels) by the "
+                                        "model's joint probability of label and entity"),
     device: str = typer.Option("auto", help="torch device: cpu, cuda, cuda:1, ... (auto: cuda if available)"),
     dtype: Dtype = typer.Option("float32", help="weights dtype for inference"),
     batch_size: int = typer.Option(16, min=1, help="--input: texts generated together"),
 ) -> None:
     """Extract the text-level label and word-level pairs from one TEXT, or from many (--input) as JSON Lines."""
-    from mmm.predict import Request, extract_from_folder, extract_many, load_generator
+    from mmm.predict import Request, check_rescore, extract_from_folder, extract_many, load_generator
 
+    check_rescore(rescore_labels, value(constrained))
     wanted = None if labels is None else [x.strip() for x in labels.split(",") if x.strip()]
     if (text is None) == (input_ is None):
         raise typer.BadParameter("give either TEXT or --input FILE (- for stdin)")
     if input_ is None:
         assert text is not None
         result = extract_from_folder(text, task, model_dir, max_new_tokens, value(constrained), value(lang), wanted,
-                                     dataset, value(dtype), device)
+                                     dataset, value(dtype), device, rescore_labels)
         if out is not None:
             from mmm.extract_io import output_row
 
@@ -162,7 +169,7 @@ def extract(
     rows = parse_rows(name, content, value(input_format), task, dataset, wanted, value(constrained), value(lang))
     generator = load_generator(model_dir, value(dtype), device)  # every row is checked before the model loads
     results = extract_many([r.request for r in rows], generator, max_new_tokens, value(constrained), value(lang),
-                           batch_size, progress=out is not None)
+                           batch_size, progress=out is not None, rescore_labels=rescore_labels)
     lines = [output_row(row, result, row.request) for row, result in zip(rows, results)]
     if out is not None:
         _write_rows(out, lines)
