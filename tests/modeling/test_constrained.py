@@ -63,6 +63,9 @@ def test_schema_spans_start_and_end_on_word_boundaries_except_in_cjk_text():
     assert run_bytes(s, "Society/NER/:Person;Pari:") is None  # cannot close "Pari" as a piece
     assert C.need(s, run_bytes(s, "Society/NER/:Location;Pari")) == 1  # the "s" of the nearest word end
     assert C.need(s, run_bytes(s, "Society/NER/:Person;Ann")) == 0
+    ja_dup = spec(text="夢中になって読んだ", dataset="SCPOS-AdjN", lang="ja")
+    repeat = run_bytes(ja_dup, "positive/Sentiment Adj and N/:中立;夢中:中立;夢中")
+    assert not C.can_end(ja_dup, repeat) and C.need(ja_dup, repeat) == 1  # a repeated piece is not an end
     t = spec(text="Ann met Bob in Tokyo.")
     assert run_bytes(t, "Society/NER/:Person;Ann :") is None  # a piece never closes on a space ("Ann" twice once stripped)
     assert C.can_end(t, run_bytes(t, "Society/NER/:Person;Ann "))  # the end of the answer is stripped

@@ -371,7 +371,8 @@ def need(spec: RowSpec, s: State, cost: Callable[[bytes], int] = len) -> int:
     if s.phase != FIELD or can_end(spec, s):
         return 0
     if s.pos == spec.fields - 1:  # the last entity: complete it to a span end, or write one
-        return _to_span_end(spec.source, s.buf) if s.buf else entity
+        # it cannot end here (can_end above), e.g. a complete span that repeats a piece: one byte more at least
+        return max(_to_span_end(spec.source, s.buf), 1) if s.buf else entity
     if s.pos == spec.label_field:
         return _label_left(s.buf, spec.word_labels, cost) + 1 + entity
     head = _to_span_end(spec.source, s.buf) if s.buf else entity
