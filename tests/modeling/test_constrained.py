@@ -65,7 +65,9 @@ def test_schema_spans_start_and_end_on_word_boundaries_except_in_cjk_text():
     assert C.need(s, run_bytes(s, "Society/NER/:Person;Ann")) == 0
     ja_dup = spec(text="夢中になって読んだ", dataset="SCPOS-AdjN", lang="ja")
     repeat = run_bytes(ja_dup, "positive/Sentiment Adj and N/:中立;夢中:中立;夢中")
-    assert not C.can_end(ja_dup, repeat) and C.need(ja_dup, repeat) == 1  # a repeated piece is not an end
+    assert not C.can_end(ja_dup, repeat) and C.need(ja_dup, repeat) == 3  # a repeated piece is not an end: "に" more
+    partial = C.advance(ja_dup, run_bytes(ja_dup, "positive/Sentiment Adj and N/:中立;夢中に:中立;夢中"), "に".encode()[:1])
+    assert C.need(ja_dup, partial) == 5  # "に" would complete a repeat: the nearest end is after "な"
     t = spec(text="Ann met Bob in Tokyo.")
     assert run_bytes(t, "Society/NER/:Person;Ann :") is None  # a piece never closes on a space ("Ann" twice once stripped)
     assert C.can_end(t, run_bytes(t, "Society/NER/:Person;Ann "))  # the end of the answer is stripped

@@ -371,12 +371,28 @@ def need(spec: RowSpec, s: State, cost: Callable[[bytes], int] = len) -> int:
     if s.phase != FIELD or can_end(spec, s):
         return 0
     if s.pos == spec.fields - 1:  # the last entity: complete it to a span end, or write one
-        # it cannot end here (can_end above), e.g. a complete span that repeats a piece: one byte more at least
-        return max(_to_span_end(spec.source, s.buf), 1) if s.buf else entity
+        return _last_entity_need(spec, s) if s.buf else entity
     if s.pos == spec.label_field:
         return _label_left(s.buf, spec.word_labels, cost) + 1 + entity
     head = _to_span_end(spec.source, s.buf) if s.buf else entity
     return head + 1 + _label_left(b"", spec.word_labels, cost) + 1 + entity
+
+
+def _last_entity_need(spec: RowSpec, s: State) -> int:
+    """Bytes that take the answer's last entity ``s.buf`` (which cannot end the answer yet) to the nearest
+    place where it can: a complete character, and in schema mode a span of the text ending on a word
+    boundary, that repeats no piece (the nearest span end may be a repeat: then the one after it)."""
+    if spec.source is None:
+        return max(_pending(s.buf), 1)
+    best = None
+    for start in _span_starts(spec.source, s.buf):
+        for end in range(start + len(s.buf) + 1, len(spec.source) + 1):
+            if best is not None and end - start - len(s.buf) >= best:
+                break
+            if _entity_done(spec, s, spec.source[start:end].rstrip(SPACE)):
+                best = end - start - len(s.buf)
+                break
+    return len(spec.source) + 1 if best is None else best  # None: a dead end, more than any budget
 
 
 def _to_span_end(source: bytes | None, buf: bytes) -> int:
