@@ -99,6 +99,7 @@ def test_a_greedy_empty_answer_is_cached_and_replayed_as_empty_without_the_model
     again = run_requests([LLMRequest(rid, PROMPTS[0], params)], gone)
     result = again.results[rid]
     assert (result.error, result.cached, result.text) == (t.EMPTY, True, None)
+    assert result.detail == first.results[rid].detail  # a failed row reads the same generated or replayed
     assert again.summary.sent == 0 and again.summary.failures == {t.EMPTY: 1} and again.summary.cache_hits == 1
     sampled = GenParams(max_tokens=8, stop=params.stop, temperature=1.0)  # sampling may answer next time
     run_requests([LLMRequest(rid, PROMPTS[0], sampled)], replace(local_config, cache_dir=str(tmp_path / "s")))

@@ -85,6 +85,6 @@ class LocalModel:
 def _completion(out: Output) -> Completion | Failure:
     """The OpenAI-style answer: ``finish_reason`` is ``length`` only when the budget ran out."""
     if not out.text.strip():
-        return Failure(t.EMPTY, f"the local model generated no text ({out.new_tokens} token(s))")
+        return Failure(t.EMPTY, t.LOCAL_EMPTY_DETAIL)
     return Completion(text=out.text, prompt_tokens=out.prompt_tokens, completion_tokens=out.new_tokens,
                       finish_reason="length" if out.finish == "length" else "stop")

@@ -138,7 +138,7 @@ def run_requests(
         keys[request.id] = key
         hit = cache.get(key)
         if hit is not None and not hit.text.strip():  # a greedy local model's empty answer: it stays empty
-            results[request.id] = LLMResult(request.id, None, t.EMPTY, True, 0, 0, detail=EMPTY_CACHED)
+            results[request.id] = LLMResult(request.id, None, t.EMPTY, True, 0, 0, detail=t.LOCAL_EMPTY_DETAIL)
             summary.cache_hits += 1
             summary.failed += 1
             summary.failures[t.EMPTY] = summary.failures.get(t.EMPTY, 0) + 1
@@ -464,7 +464,6 @@ def new_budget(config: LLMConfig) -> Budget:
 
 
 EMPTY_ANSWER = Completion(text="", prompt_tokens=0, completion_tokens=0, finish_reason="stop")
-EMPTY_CACHED = "the local model generated no text (cached: a greedy answer does not change)"
 
 
 def _result(request_id: str, completion: Completion, cached: bool) -> LLMResult:

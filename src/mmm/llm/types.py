@@ -10,6 +10,9 @@ SERVER_ERROR = "server_error"  # 5xx after all retries
 TIMEOUT = "timeout"  # no answer within timeout_s, after all retries
 CONNECTION = "connection"  # refused / reset / cut mid-body, after all retries
 EMPTY = "empty"  # the model answered with nothing (after retries)
+# A greedy local model's empty answer, the same words whether generated now or replayed from the cache (a failed
+# row's detail is part of a DVC output, so a replay must write the same bytes)
+LOCAL_EMPTY_DETAIL = "the local model generated no text (a greedy answer, cached like any other)"
 BAD_RESPONSE = "bad_response"  # the body was not a valid completion (e.g. truncated JSON)
 CLIENT_ERROR = "client_error"  # 4xx other than 429: the request itself is wrong, not retried
 AUTH = "auth"  # 401/403: the run stops sending
