@@ -66,7 +66,8 @@ def test_schema_spans_start_and_end_on_word_boundaries_except_in_cjk_text():
     tokyo = spec(text="東京都は都営バスを運行する。", lang="ja")
     assert run_bytes(tokyo, "社会/NER/:地名;東京都:地名;東京都は:") is None  # extends an earlier entity
     assert run_bytes(tokyo, "社会/NER/:地名;東京都:政治的組織名;東京都:") is None  # the same entity, another label
-    assert not C.can_end(tokyo, run_bytes(tokyo, "社会/NER/:地名;東京都:地名;東京都は"))
+    extended = run_bytes(tokyo, "社会/NER/:地名;東京都:地名;東京都は")
+    assert not C.can_end(tokyo, extended) and not C.viable(tokyo, extended)  # a dead end, not just a late end
     assert C.can_end(tokyo, run_bytes(tokyo, "社会/NER/:地名;東京都:その他の組織名;都営バス"))
     assert C.can_end(tokyo, run_bytes(tokyo, "社会/NER/:地名;東京都は:地名;東京"))  # a shorter one after is allowed
     ja_dup = spec(text="夢中になって読んだ", dataset="SCPOS-AdjN", lang="ja")

@@ -252,9 +252,12 @@ def _entity_done(spec: RowSpec, state: State, entity: bytes) -> bool:
         return False
     if spec.source is None:
         return True
-    if not spec.triple and any(entity.startswith(earlier) for earlier in _entities(state.pieces)):
-        return False
-    return _span_complete(spec.source, entity)
+    return not _extends_earlier(spec, state, entity) and _span_complete(spec.source, entity)
+
+
+def _extends_earlier(spec: RowSpec, state: State, entity: bytes) -> bool:
+    """Schema pairs: ``entity`` starts with an entity the answer already named (so does every extension of it)."""
+    return spec.source is not None and not spec.triple and any(entity.startswith(e) for e in _entities(state.pieces))
 
 
 @lru_cache(maxsize=4096)
@@ -341,9 +344,11 @@ def can_end(spec: RowSpec, s: State) -> bool:
 
 def viable(spec: RowSpec, s: State) -> bool:
     """Whether the answer can still be finished from ``s`` (an entity that repeats a piece and cannot
-    grow into another span is a dead end)."""
+    grow into another span, or that extends an earlier entity, is a dead end)."""
     if s.phase != FIELD or not _is_entity(spec, s.pos) or not s.buf or s.pos != spec.fields - 1:
         return True
+    if _extends_earlier(spec, s, s.buf):
+        return False
     if _entity_done(spec, s, s.buf.rstrip(SPACE)) or _entity_done(spec, s, s.buf):
         return True
     if spec.source is None:
@@ -397,6 +402,9 @@ def _last_entity_need(spec: RowSpec, s: State) -> int:
     boundary, that repeats no piece (the nearest span end may be a repeat: then the one after it)."""
     if spec.source is None:
         return max(_pending(s.buf), 1)
+    dead_end = len(spec.source) + 1  # more than any budget
+    if _extends_earlier(spec, s, s.buf):
+        return dead_end
     best = None
     for start in _span_starts(spec.source, s.buf):
         for end in range(start + len(s.buf) + 1, len(spec.source) + 1):
@@ -405,7 +413,7 @@ def _last_entity_need(spec: RowSpec, s: State) -> int:
             if _entity_done(spec, s, spec.source[start:end].rstrip(SPACE)):
                 best = end - start - len(s.buf)
                 break
-    return len(spec.source) + 1 if best is None else best  # None: a dead end, more than any budget
+    return dead_end if best is None else best
 
 
 def _to_span_end(source: bytes | None, buf: bytes) -> int:
