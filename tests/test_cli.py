@@ -128,6 +128,7 @@ def _invoke_on(command: str, path: Path, tmp_path: Path):
         validate={"checks": {"x": {"files": {"mmm": str(path)}, "suites": ["mmm_records"]}}, "reports": str(out / "v"),
                   "data_docs": str(out / "docs"), "metrics": str(out / "v.json"), "gate": str(out / "gate.json")},
         train={"gate": str(out / "gate.json")}, predict={"gate": str(out / "gate.json")},  # never the repository's gate
+        release_data={"gate": str(out / "gate.json")},
         split={"train": str(out / "train.jsonl"), "test": str(out / "test.jsonl"), "metrics": str(out / "s.json")},
         assemble={"out": str(out / "a.jsonl"), "metrics": str(out / "a.json"), "report": str(out / "a.md")},
         evaluate={"out": str(out / "e.json"), "report": str(out / "e.md"), "plot": str(out / "e.png"),

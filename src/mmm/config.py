@@ -501,6 +501,31 @@ class FunnelConfig(Section):
     out: OutPath  # rows per stage and language, from the stages' metrics: the retention bars of `dvc plots`
 
 
+class ReleaseSource(Section):
+    """One source of the released rows and its licence, as the dataset card states it."""
+
+    name: StrictStr
+    used_for: StrictStr
+    license: StrictStr
+
+
+class ReleaseDataConfig(Section):
+    """The Hugging Face release of the split: Parquet per configuration and the dataset card (``mmm.release``)."""
+
+    gate: InPath | None  # validate.gate (null: no check, for releasing files outside the pipeline)
+    train: InPath
+    test: InPath
+    out_dir: OutPath  # a folder: README.md (the card) and <config>/<split>.parquet
+    metrics: OutPath
+    pretty_name: StrictStr
+    license: StrictStr = Field(min_length=1)  # the card's `license` tag: a Hugging Face licence id
+    task_categories: list[StrictStr] = Field(min_length=1)
+    tags: list[StrictStr]
+    paper: StrictStr
+    translator: StrictStr
+    sources: dict[StrictStr, ReleaseSource] = Field(min_length=1)  # in the card's order
+
+
 class LogsConfig(Section):
     dir: OutPath
 
@@ -522,6 +547,7 @@ class Params(Section):
     evaluate: EvalConfig
     split: SplitConfig
     funnel: FunnelConfig
+    release_data: ReleaseDataConfig
     train: TrainConfig
     predict: PredictConfig
 
@@ -532,7 +558,8 @@ class Params(Section):
     @model_validator(mode="after")
     def _cross_section_rules(self) -> "Params":
         """Local raw files must sit under ``ingest.raw_dir`` (DVC tracks that folder: a list param cannot be a
-        dep); train and predict check the gate file validate writes (their DVC dep); assemble.items are filter items."""
+        dep); train, predict and release_data check the gate file validate writes (their DVC dep); assemble.items are
+        filter items."""
         raw = self.ingest.raw_dir
         listed = [("ingest.files", p) for p in self.ingest.files] + [("tconer.source_files", p) for p in self.tconer.source_files]
         listed += [(f"ingest.hub.{i}.path", s.path) for i, s in enumerate(self.ingest.hub) if s.path is not None]
@@ -541,7 +568,8 @@ class Params(Section):
                    if raw != path and raw not in path.parents]
         outside += [f"{key}: {gate} is not validate.gate ({self.validate_.gate}), the file dvc.yaml makes the stage "
                     "depend on (or null: no check)"
-                    for key, gate in (("train.gate", self.train.gate), ("predict.gate", self.predict.gate))
+                    for key, gate in (("train.gate", self.train.gate), ("predict.gate", self.predict.gate),
+                                      ("release_data.gate", self.release_data.gate))
                     if gate is not None and gate != self.validate_.gate]
         unknown = [name for name in self.assemble.items if name not in self.filter.items]
         if unknown:

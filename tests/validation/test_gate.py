@@ -32,6 +32,7 @@ def project(tmp_path: Path) -> tuple[Path, Path]:
         write_rows(tmp_path / name, ROWS)
     params = write_params(
         tmp_path / "params.yaml", logs={"dir": str(tmp_path / "logs")}, validate={"gate": str(record)},
+        release_data={"gate": str(record)},
         train={"gate": str(record), "base_model": str(tmp_path / "no-base-model"), "train_file": str(tmp_path / "train.jsonl"),
                "out": str(tmp_path / "model"), "metrics": str(tmp_path / "train.json"), "curve": str(tmp_path / "c.csv"),
                "plot": str(tmp_path / "c.png")},
@@ -100,4 +101,7 @@ def test_a_passed_gate_lets_the_stage_start(tmp_path, stage):
 def test_train_and_predict_check_the_gate_validate_writes(tmp_path):
     params = write_params(tmp_path / "p.yaml", train={"gate": str(tmp_path / "elsewhere.json")}, predict={"gate": None})
     with pytest.raises(ParamsError, match=r"train\.gate: .*elsewhere\.json is not validate\.gate"):
+        config.load(params)
+    params = write_params(tmp_path / "r.yaml", release_data={"gate": str(tmp_path / "elsewhere.json")})
+    with pytest.raises(ParamsError, match=r"release_data\.gate: .*elsewhere\.json is not validate\.gate"):
         config.load(params)
