@@ -1,4 +1,5 @@
-"""Data stages, in pipeline order: ingest, label-map, translate, filter, check, assemble, validate, split, funnel."""
+"""Data stages, in pipeline order: ingest, label-map, translate, filter, check, assemble, validate, split, funnel,
+release-data."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ def register(app: typer.Typer) -> None:
 
     app.command("ingest", rich_help_panel=PANEL)(interruptible(ingest))
     app.add_typer(tconer.app, name="tconer", rich_help_panel=PANEL)
-    local = (label_map, filter_, check, assemble, validate, split, funnel)  # all local computation: stop at once on Ctrl-C
-    for command in (label_map, translate, filter_, check, assemble, validate, split, funnel):
+    local = (label_map, filter_, check, assemble, validate, split, funnel, release_data)  # local computation: stop at once on Ctrl-C
+    for command in (label_map, translate, filter_, check, assemble, validate, split, funnel, release_data):
         name = command.__name__.rstrip("_").replace("_", "-")
         app.command(name, rich_help_panel=PANEL)(interruptible(command) if command in local else command)
         if command is translate:
@@ -217,3 +218,19 @@ def funnel(
     langs = "; ".join(f"{lang} {c['ingested']} ingested, {c['released']} released, {c['train']} train, {c['test']} test"
                       for lang, c in by_lang.items())
     typer.echo(f"funnel: {langs} -> {cfg.out}")
+
+
+def release_data(
+    out_dir: Path | None = typer.Option(None, help="the release folder: README.md and <config>/<split>.parquet "
+                                        "(default: release_data.out_dir)"),
+    metrics: Path | None = typer.Option(None, help="rows per configuration and split, JSON (default: release_data.metrics)"),
+    params: Path = PARAMS,
+) -> None:
+    """Release the validated split for Hugging Face: Parquet per configuration and split, and a dataset card."""
+    from mmm.release import run
+
+    params_ = config.load(params)
+    cfg = params_.release_data.with_flags(out_dir=out_dir, metrics=metrics)
+    result = run(params_, cfg)
+    typer.echo(f"release-data: {result['configs']} configurations, {result['rows']['train']} train and "
+               f"{result['rows']['test']} test rows -> {cfg.out_dir}")
