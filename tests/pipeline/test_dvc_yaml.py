@@ -89,3 +89,20 @@ def test_every_top_level_plot_reads_a_git_tracked_stage_output(root):
     assert sorted(set(read) - uncached) == []
     assert {props.get("template") for definition in pipeline["plots"] for props in definition.values()} <= {
         "bar_horizontal", "bar_horizontal_sorted", "linear", "simple", "smooth", "scatter"}  # DVC's built-in templates
+
+
+def test_the_release_depends_on_every_file_it_reads(root):
+    """mmm.release reads the split files, the gate and the card's metrics files (the funnel's inputs, its output and
+    the ingest metrics): a new item or stage must be listed; it reads each filter item's lang as the funnel does."""
+    from mmm.release import card
+
+    raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    stages = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    stage = stages["release_data"]
+    params = config.load(root / "params.yaml")
+    listed = [_resolve(dep, raw) for dep in stage["deps"] if dep.startswith("${")]
+    cfg = params.release_data
+    read = [path.relative_to(root).as_posix() for path in [cfg.train, cfg.test, cfg.gate, *card.inputs(params)]]
+    assert sorted(listed) == sorted(read)
+    assert (cfg.train, cfg.test, cfg.gate) == (params.split.train, params.split.test, params.validation.gate)
+    assert [p for p in stage["params"] if p != "release_data"] == [p for p in stages["funnel"]["params"] if p != "funnel"]
