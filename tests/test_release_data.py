@@ -156,3 +156,12 @@ def test_cli_prints_one_summary_line(project):
     assert result.exit_code == 0, result.output
     assert result.output == f"release-data: {3 + 1 + len(CELLS)} configurations, 21 train and 13 test rows -> {out}\n"
     assert (out / "en-TCONER" / "test.parquet").is_file()
+
+
+def test_an_empty_split_is_refused(project):
+    root, params = project
+    for path in (params.split.train, params.split.test):
+        path.write_text("", encoding="utf-8")
+    cfg = params.release_data.model_copy(update={"gate": None})
+    with pytest.raises(DataError, match=rf"^{params.split.train}, {params.split.test}: no rows to release$"):
+        release.run(params, cfg)

@@ -11,6 +11,7 @@ from typing import Any
 
 from mmm import funnel, publish
 from mmm.config import Params, ReleaseDataConfig
+from mmm.errors import DataError
 from mmm.io import read_records, write_json
 from mmm.release import card, dataset
 from mmm.validation import gate
@@ -25,6 +26,8 @@ def run(params: Params, cfg: ReleaseDataConfig) -> dict[str, Any]:
         gate.require(cfg.gate, path, "release_data")
     with publish.outputs(targets, inputs=read, folders=["out"]) as out:
         by_cell = dataset.cells({"train": read_records(cfg.train), "test": read_records(cfg.test)})
+        if not by_cell:
+            raise DataError(f"{cfg.train}, {cfg.test}: no rows to release")
         table = dataset.counts(by_cell)
         metrics = funnel.Metrics()
         dataset.check_against_split(table, metrics.get(params.split.metrics, "cells"), params.split.metrics)

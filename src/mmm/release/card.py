@@ -87,18 +87,19 @@ def configs_table(table: Counts) -> str:
     return markdown_table(["configuration", *SPLITS], rows)
 
 
+def _translation(metrics: funnel.Metrics, path: Path) -> str:
+    """A translate item's direction, method, rows translated and failures by reason."""
+    return (f"{metrics.get(path, 'direction')} ({metrics.get(path, 'method')}): {metrics.get(path, 'translated')} of "
+            f"{metrics.get(path, 'input_rows')}, failed: {_reasons(metrics.get(path, 'failures'))}")
+
+
 def parts_table(params: Params, metrics: funnel.Metrics) -> str:
     """One row per assembled filter item: where its rows come from, how the translation and the filter went."""
     rows = []
     for item in params.assemble.items:
         stream = funnel.stream(params, item)
         origin = "TCONER texts" if stream["ingested"][0] == params.tconer.convert_metrics else "MMM sources"
-        translated = "not translated"
-        if "translated" in stream:
-            path = stream["translated"][0]
-            get = lambda *keys: metrics.get(path, *keys)  # noqa: E731
-            translated = (f"{get('direction')} ({get('method')}): {get('translated')} of {get('input_rows')}, failed: "
-                          f"{_reasons(get('failures'))}")
+        translated = _translation(metrics, stream["translated"][0]) if "translated" in stream else "not translated"
         path = stream["filtered"][0]
         rows.append([item, params.filter.items[item].lang, origin, translated,
                      f"{metrics.get(path, 'kept')} of {metrics.get(path, 'input')}",

@@ -12,6 +12,7 @@ Bytes depend only on the rows: record fields only, the split files' row order, o
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import product
 from pathlib import Path
 
 from mmm import registry
@@ -38,7 +39,7 @@ def cells(splits: Mapping[str, list[dict]]) -> Cells:
         for row in rows:
             found.setdefault((row["lang"], row["dataset"]), {name: [] for name in SPLITS})[split].append(
                 {field: row[field] for field in RECORD_FIELDS})
-    order = {(lang, ds): i for i, (lang, ds) in enumerate((lang, ds) for lang in registry.LANGS for ds in registry.DATASETS)}
+    order = {cell: i for i, cell in enumerate(product(registry.LANGS, registry.DATASETS))}
     return dict(sorted(found.items(), key=lambda item: order[item[0]]))
 
 
@@ -58,7 +59,8 @@ def check_against_split(table: Mapping[str, Mapping[str, Mapping[str, int]]], sp
     keys = {(lang, ds) for lang, row in table.items() for ds in row}
     keys |= {(lang, ds) for lang, row in split_cells.items() if isinstance(row, Mapping) for ds in row}
     for lang, dataset in sorted(keys):
-        listed = split_cells.get(lang, {}).get(dataset)
+        row = split_cells.get(lang)
+        listed = row.get(dataset) if isinstance(row, Mapping) else None
         for split in SPLITS:
             read = table.get(lang, {}).get(dataset, {}).get(split, 0)
             recorded = listed.get(split) if isinstance(listed, Mapping) else None
