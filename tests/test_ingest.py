@@ -54,6 +54,31 @@ def test_an_id_in_two_inputs_is_refused_naming_both_and_nothing_is_written(tmp_p
     assert not Path(cfg.sources).exists()
 
 
+def test_data_files_read_only_the_chosen_files_as_the_entry_split(tmp_path):
+    """The published repositories hold each language in its own files (Train_Ja_*, Train_En_*, test_Ja_*):
+    ``data_files`` picks the Japanese originals, and a test repository's files become its ``test`` split."""
+    train = tmp_path / "Trainset"
+    train.mkdir()
+    for name, rows in (("Train_En_0_SCNM.json", TRAIN_ROWS[:1]), ("Train_Xx_0_SCNM.json", TRAIN_ROWS[1:])):
+        (train / name).write_text(json.dumps(rows), encoding="utf-8")
+    test = tmp_path / "Testset"
+    test.mkdir()
+    (test / "test_En_5_TCREE.json").write_text(json.dumps(TEST_ROWS), encoding="utf-8")
+    (test / "test_Xx_5_TCREE.json").write_text(json.dumps([{**TEST_ROWS[0], "id": "other"}]), encoding="utf-8")
+    cfg = _cfg(tmp_path, [{"path": str(train), "split": "train", "data_files": "Train_En_*.json"},
+                          {"path": str(test), "split": "test", "data_files": ["test_En_*.json"]}])
+    metrics = ingest.run(cfg, allow_network=False)
+    written = [json.loads(line)["id"] for line in open(cfg.sources, encoding="utf-8")]
+    assert written == ["tr-1", "te-1"]
+    assert list(metrics["inputs"]) == ["Trainset:Train_En_*.json[train]", "Testset:test_En_*.json[test]"]
+    assert list(metrics["inputs"].values()) == [1, 1]
+
+
+def test_an_empty_data_files_choice_is_refused(tmp_path):
+    with pytest.raises(ParamsError, match="data_files: give a non-empty glob"):
+        _cfg(tmp_path, [{"path": str(tmp_path / "copy"), "split": "train", "data_files": []}])
+
+
 def test_a_copy_without_the_published_columns_names_what_is_missing(tmp_path):
     folder = _folder(tmp_path, "Other", [{"text": "Tokyo", "label": "LOC"}], "train")
     cfg = _cfg(tmp_path, [{"path": str(folder), "split": "train"}])

@@ -33,7 +33,10 @@ def test_the_paper_profile_gives_params_the_typed_config_accepts(params_copy, ro
     result = profile.apply(root / "params" / "paper.yaml", params_copy)
     assert result.written and result.changes
     paper = config.load(params_copy)  # the same models every command loads
-    assert (paper.ingest.source, [s.id for s in paper.ingest.hub], paper.hub.allow_network) == ("hub", ["ganchengguang/MMM-dataset-Trainset"], True)
+    assert (paper.ingest.source, paper.hub.allow_network) == ("hub", True)
+    assert [(s.id, s.split, s.data_files) for s in paper.ingest.hub] == [
+        ("ganchengguang/MMM-dataset-Trainset", "train", "Train_Ja_*.json"),  # the originals, not the translations
+        ("ganchengguang/MMM-datasets-Testset", "test", "test_Ja_*.json")]
     assert (paper.tconer.hub_id, paper.tconer.max_texts) == ("Universal-NER/Pile-NER-type", None)  # English complete
     assert paper.translate.items["tconer_ja"].sample == {"TCONER": 10000}  # the 10,000 are the ja/zh inputs
     assert paper.translate.items["en"].sample == {"SCPOS-AdjN": 10000, "SCPOS-Adj": 10000, "SCPOS-N": 10000}

@@ -104,13 +104,17 @@ class HubSource(Section):
     """One dataset read through ``datasets``: a hub ``id`` pinned to a ``revision``, or a local ``path`` copy.
 
     The one section whose keys may be left out: an entry names only what applies to it
-    (``{id, revision, split}`` or ``{path, split}``); the rest is ``None``.
+    (``{id, revision, split}`` or ``{path, split}``); the rest is ``None``. ``data_files``
+    (a glob or a list of globs inside the dataset) reads only those files as ``split``: the
+    published MMM repositories hold the Japanese originals beside their English and Chinese
+    translations, one file per language and sub-dataset.
     """
 
     id: StrictStr | None = None
     path: InPath | None = None
     revision: StrictStr | None = None
     split: StrictStr
+    data_files: StrictStr | list[StrictStr] | None = None
 
     @model_validator(mode="after")
     def _one_place_pinned(self) -> "HubSource":
@@ -120,15 +124,19 @@ class HubSource(Section):
             raise ValueError(f"hub dataset {self.id}: revision is required (a commit sha or tag) so a rerun reads the same rows")
         if self.path is not None and self.revision is not None:
             raise ValueError(f"{self.path}: a local copy has no revision (its content is tracked by DVC)")
+        globs = self.data_files if isinstance(self.data_files, list) else [self.data_files]
+        if self.data_files is not None and not (globs and all(globs)):
+            raise ValueError("data_files: give a non-empty glob or list of globs (or leave it out for every file)")
         return self
 
     @property
     def name(self) -> str:
         """How the source is named in messages and metrics: ``id@revision[split]`` or ``path[split]``."""
         from mmm.io import portable_path
+        from mmm.raw import files_label
 
         where = f"{self.id}@{self.revision}" if self.id is not None else portable_path(self.path or "")
-        return f"{where}[{self.split}]"
+        return f"{where}{files_label(self.data_files)}[{self.split}]"
 
 
 class IngestConfig(Section):

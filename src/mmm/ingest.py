@@ -26,7 +26,8 @@ def collect(cfg: IngestConfig, allow_network: bool) -> tuple[list[dict], list[di
     if cfg.source == "files":
         parts = [(portable_path(path), raw.load_published_file(path)) for path in cfg.files]
     else:
-        parts = [(s.name, raw.load_hub(s.id or str(s.path), s.split, allow_network, s.revision)) for s in cfg.hub]
+        parts = [(s.name, raw.load_hub(s.id or str(s.path), s.split, allow_network, s.revision, s.data_files))
+                 for s in cfg.hub]
     rows = merge_sources(parts)
     return [r for r in rows if r["lang"] in cfg.langs], [], {name: len(records) for name, records in parts}
 

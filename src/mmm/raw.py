@@ -56,10 +56,13 @@ def load_published_file(path: str | Path) -> list[dict]:
     return normalise_rows(rows, source=str(path), default_prefix=path.stem)
 
 
-def load_hub(dataset_id: str, split: str, allow_network: bool, revision: str | None = None) -> list[dict]:
+def load_hub(dataset_id: str, split: str, allow_network: bool, revision: str | None = None,
+             data_files: str | list[str] | None = None) -> list[dict]:
     """Load a Hugging Face dataset id at ``revision`` (or a local folder in the same layout) through ``datasets``.
 
-    The rows must have the columns of ``PUBLISHED_LAYOUT``; missing ones are named in one error.
+    ``data_files`` (globs inside the dataset) reads only the matching files, as ``split``; without
+    it the dataset's own split ``split`` is read. The rows must have the columns of
+    ``PUBLISHED_LAYOUT``; missing ones are named in one error.
 
     ``allow_network`` (params ``hub.allow_network``) sets the Hugging Face offline switches first
     (``mmm.offline``): ``datasets`` contacts the hub even for local folders unless they are set.
@@ -67,8 +70,10 @@ def load_hub(dataset_id: str, split: str, allow_network: bool, revision: str | N
     offline.allow_hub(allow_network)
     import datasets  # heavy import, only on this path
 
-    data = datasets.load_dataset(dataset_id, split=split, revision=revision)
-    source = f"{dataset_id}@{revision}[{split}]" if revision else f"{dataset_id}[{split}]"
+    chosen = {} if data_files is None else {"data_files": {split: data_files}}
+    data = datasets.load_dataset(dataset_id, split=split, revision=revision, **chosen)
+    where = f"{dataset_id}@{revision}" if revision else dataset_id
+    source = f"{where}{files_label(data_files)}[{split}]"
     missing = [column for column in PUBLISHED_COLUMNS if column not in data.column_names]
     if missing:
         raise InputError([Problem(source, 0, f"no {' or '.join(map(repr, missing))} column (it has: "
@@ -76,6 +81,13 @@ def load_hub(dataset_id: str, split: str, allow_network: bool, revision: str | N
     rows = ((index + 1, dict(row)) for index, row in enumerate(data))
     prefix = dataset_id.rstrip("/").split("/")[-1]
     return normalise_rows(rows, source=source, default_prefix=f"{prefix}-{split}")
+
+
+def files_label(data_files: str | list[str] | None) -> str:
+    """How a ``data_files`` choice is shown in a source's name: ``:glob[,glob]``, or nothing for every file."""
+    if data_files is None:
+        return ""
+    return ":" + (",".join(data_files) if isinstance(data_files, list) else data_files)
 
 
 def _published_rows(path: Path) -> Iterable[tuple[int, Any]]:
