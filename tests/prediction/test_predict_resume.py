@@ -1,0 +1,97 @@
+"""hf prediction resumes: a run stopped after some chunks continues without generating them again, and
+publishes the bytes of an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tiny_model import one_torch_thread, sample_records, tiny_model_dir  # noqa: F401
+
+from configs import make
+from mmm import predict
+
+
+def reset() -> None:
+    from accelerate.state import PartialState
+
+    PartialState._reset_state()
+
+
+@pytest.fixture
+def setup(tmp_path, tiny_model_dir):  # noqa: F811
+    rows = sample_records()[::40]  # 16 rows over several cells
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    cfg = make("predict", gate=None, model=str(tiny_model_dir), batch_size=2, max_new_tokens=6, chunk_rows=3,
+               max_rows_per_cell=None, constrained="grammar", checkpoints=str(tmp_path / "checkpoints"))
+    return cfg, test, rows
+
+
+def outputs(tmp_path, name: str) -> list[bytes]:
+    return [(tmp_path / f"{name}.{ext}").read_bytes() for ext in ("jsonl", "json")]
+
+
+def test_a_stopped_run_resumes_without_regenerating_finished_chunks(tmp_path, setup, monkeypatch):
+    cfg, test, rows = setup
+    predict.run(cfg, test, tmp_path / "whole.jsonl", tmp_path / "whole.json")
+    reset()
+    assert not list((tmp_path / "checkpoints").iterdir())  # published: the partial is removed
+
+    original = predict._HfWorld.predict
+    calls: list[int] = []
+
+    def stop_at_third(self, chunk):
+        calls.append(len(chunk))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, chunk)
+
+    monkeypatch.setattr(predict._HfWorld, "predict", stop_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        predict.run(cfg, test, tmp_path / "resumed.jsonl", tmp_path / "resumed.json")
+    reset()
+    assert not (tmp_path / "resumed.jsonl").exists()
+    [partial] = (tmp_path / "checkpoints").glob("predict-*.jsonl")
+    assert len(partial.read_text().splitlines()) == 1 + 2  # header + two finished chunks
+    with open(partial, "ab") as fh:
+        fh.write(b'{"chunk": 2, "rows": [')  # and a torn third, as a kill mid-write leaves it
+
+    generated: list[str] = []
+    generate = predict.Generator.generate
+
+    def counting(self, inputs, *args, **kwargs):
+        generated.extend(inputs)
+        return generate(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(predict._HfWorld, "predict", original)
+    monkeypatch.setattr(predict.Generator, "generate", counting)
+    result = predict.run(cfg, test, tmp_path / "resumed.jsonl", tmp_path / "resumed.json", log_dir=tmp_path / "logs")
+    reset()
+    assert generated == [r["input"] for r in rows[6:]]  # the first two chunks (6 rows) are not generated again
+    assert result["telemetry"]["resumed_chunks"] == 2
+    assert outputs(tmp_path, "resumed") == outputs(tmp_path, "whole")
+    assert not partial.exists()
+
+
+def test_a_partial_of_other_params_is_not_resumed(tmp_path, setup, monkeypatch):
+    cfg, test, rows = setup
+    original = predict._HfWorld.predict
+    calls: list[int] = []
+
+    def stop_at_second(self, chunk):
+        calls.append(len(chunk))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, chunk)
+
+    monkeypatch.setattr(predict._HfWorld, "predict", stop_at_second)
+    with pytest.raises(KeyboardInterrupt):
+        predict.run(cfg, test, tmp_path / "p.jsonl", tmp_path / "p.json")
+    reset()
+    monkeypatch.setattr(predict._HfWorld, "predict", original)
+    longer = cfg.model_copy(update={"max_new_tokens": 7})
+    result = predict.run(longer, test, tmp_path / "p.jsonl", tmp_path / "p.json", log_dir=tmp_path / "logs")
+    reset()
+    assert "resumed_chunks" not in result["telemetry"] and result["predicted_rows"] == len(rows)
+    assert len(list((tmp_path / "checkpoints").glob("predict-*.jsonl"))) == 1  # the other run's partial is left alone
