@@ -245,6 +245,9 @@ class _HfWorld:
     def wait(self) -> None:
         self.state.wait_for_everyone()
 
+    def generated_tokens(self, predicted: list[dict]) -> int:
+        return sum(row["_new_tokens"] for row in predicted)
+
     def telemetry(self) -> dict[str, Any]:
         return {}
 
@@ -273,6 +276,10 @@ class _ApiWorld:
     def wait(self) -> None:
         pass
 
+    def generated_tokens(self, predicted: list[dict]) -> int:
+        """Tokens the server generated for the last chunk (cached answers cost none)."""
+        return self.generator.summaries[-1].completion_tokens
+
     def telemetry(self) -> dict[str, Any]:
         return {"llm": self.generator.telemetry()}
 
@@ -298,7 +305,7 @@ def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metric
             continue
         predicted, relabelled = world.predict(chunk)
         if partial is not None:
-            fresh_tokens += sum(row["_new_tokens"] for row in predicted)
+            fresh_tokens += world.generated_tokens(predicted)
             partial.append(index, predicted, relabelled)
     generate_time = time.perf_counter() - start
     result: dict[str, Any] = {}

@@ -107,6 +107,8 @@ def test_cached_answers_follow_the_weights_not_the_served_name(project, fake_ope
     before = (tmp / "predictions.jsonl").read_bytes()
     again = runner.invoke(app, ["predict", "--params", str(params)])
     assert again.exit_code == 0 and sum(sent(fake_openai).values()) == len(rows)  # all from the cache
+    telemetry = json.loads((tmp / "logs" / "predict.json").read_text())
+    assert telemetry["llm"]["cache_hits"] == len(rows) and telemetry["new_tokens_per_s"] == 0
     assert (tmp / "predictions.jsonl").read_bytes() == before  # finish newline/eos kept by the cache
     weights = tmp / "model" / "model.safetensors"
     data = bytearray(weights.read_bytes())
