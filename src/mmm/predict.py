@@ -38,7 +38,7 @@ from typing import Any
 
 from mmm import publish, registry, runlog
 from mmm.config import LLMConfig, PredictConfig
-from mmm.errors import MMMError
+from mmm.errors import IncompleteRun, MMMError
 from mmm.io import portable_path, write_json, write_jsonl
 from mmm.modeling.constrained import (
     ConstraintError,
@@ -248,6 +248,9 @@ class _HfWorld:
     def generated_tokens(self, predicted: list[dict]) -> int:
         return sum(row["_new_tokens"] for row in predicted)
 
+    def weights(self) -> str:
+        return weights_sha256(self.cfg.model)
+
     def telemetry(self) -> dict[str, Any]:
         return {}
 
@@ -280,6 +283,9 @@ class _ApiWorld:
         """Tokens the server generated for the last chunk (cached answers cost none)."""
         return self.generator.summaries[-1].completion_tokens
 
+    def weights(self) -> str:
+        return self.generator.weights
+
     def telemetry(self) -> dict[str, Any]:
         return {"llm": self.generator.telemetry()}
 
@@ -295,15 +301,19 @@ def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metric
     selection = rows.select(test_path, cfg.max_rows_per_cell, cfg.seed)
     partial = None
     if world.is_main:
-        weights = getattr(getattr(world, "generator", None), "weights", None) or weights_sha256(cfg.model)
-        partial = Partial(cfg.checkpoints, fingerprint(cfg, weights, selection.sha256, out_path, world.processes))
+        partial = Partial(cfg.checkpoints, fingerprint(cfg, world.weights(), selection.sha256, out_path, world.processes))
     resumed = world.share(len(partial.done) if partial is not None else 0)
     start = time.perf_counter()
     fresh_tokens = 0
     for index, chunk in enumerate(rows.chunks(test_path, selection, cfg.chunk_rows)):
         if index < resumed:
             continue
-        predicted, relabelled = world.predict(chunk)
+        try:
+            predicted, relabelled = world.predict(chunk)
+        except IncompleteRun as exc:
+            saved = min(index * cfg.chunk_rows, selection.count)
+            raise IncompleteRun(f"predict: {saved} of {selection.count} rows saved in {partial.path if partial else '-'}, "
+                                "nothing published", *exc.problems) from None
         if partial is not None:
             fresh_tokens += world.generated_tokens(predicted)
             partial.append(index, predicted, relabelled)

@@ -127,7 +127,10 @@ def test_a_budget_stop_exits_75_and_the_rerun_sends_only_unanswered_rows(project
     _set(budget, "llm", max_requests=6)
     stopped = runner.invoke(app, ["predict", "--params", str(budget)])
     assert stopped.exit_code == 75, stopped.output
-    assert "6 of 4 rows" not in stopped.output and "2 of 4 rows pending" in stopped.output
+    assert stopped.output.splitlines()[:2] == [
+        f"incomplete: predict: 4 of 12 rows saved in {next((tmp / 'checkpoints').glob('predict-*.jsonl'))}, nothing published",
+        "incomplete: 2 of 4 rows pending: 2 not sent, the budget (llm.max_requests=6) was reached; the answers so far "
+        "are cached: rerun to continue"]
     assert not (tmp / "predictions.jsonl").exists()  # nothing published
     assert len(list((tmp / "checkpoints").glob("predict-*.jsonl"))) == 1  # the first chunk is saved
     assert sum(sent(fake_openai).values()) == 6

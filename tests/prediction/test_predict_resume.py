@@ -95,3 +95,11 @@ def test_a_partial_of_other_params_is_not_resumed(tmp_path, setup, monkeypatch):
     reset()
     assert "resumed_chunks" not in result["telemetry"] and result["predicted_rows"] == len(rows)
     assert len(list((tmp_path / "checkpoints").glob("predict-*.jsonl"))) == 1  # the other run's partial is left alone
+
+
+def test_an_empty_test_file_publishes_an_empty_set(tmp_path, setup):
+    cfg, test, _ = setup
+    test.write_text("", encoding="utf-8")
+    result = predict.run(cfg, test, tmp_path / "p.jsonl", tmp_path / "p.json")
+    reset()
+    assert (tmp_path / "p.jsonl").read_text() == "" and result["predicted_rows"] == result["test_rows"] == 0

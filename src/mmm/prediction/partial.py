@@ -123,6 +123,8 @@ class Partial:
 
     def chunks(self) -> Iterator[dict[str, Any]]:
         """The finished chunks in order, one in memory at a time."""
+        if not self.done:  # nothing chosen, or nothing finished: no file
+            return
         with open(self.path, "rb") as fh:
             for index in range(len(self.done)):
                 fh.seek(self.done[index])
