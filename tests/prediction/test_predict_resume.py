@@ -28,6 +28,25 @@ def setup(tmp_path, tiny_model_dir):  # noqa: F811
     return cfg, test, rows
 
 
+def interrupted(monkeypatch, cfg, test, out, at_chunk: int):
+    """Run prediction into ``out`` with Ctrl-C arriving as chunk ``at_chunk`` starts; returns the real predict."""
+    original = predict._HfWorld.predict
+    calls: list[int] = []
+
+    def stop(self, chunk):
+        calls.append(len(chunk))
+        if len(calls) == at_chunk:
+            raise KeyboardInterrupt
+        return original(self, chunk)
+
+    monkeypatch.setattr(predict._HfWorld, "predict", stop)
+    with pytest.raises(KeyboardInterrupt):
+        predict.run(cfg, test, out, out.with_suffix(".json"))
+    reset()
+    assert not out.exists()
+    return original
+
+
 def outputs(tmp_path, name: str) -> list[bytes]:
     return [(tmp_path / f"{name}.{ext}").read_bytes() for ext in ("jsonl", "json")]
 
@@ -38,20 +57,7 @@ def test_a_stopped_run_resumes_without_regenerating_finished_chunks(tmp_path, se
     reset()
     assert not list((tmp_path / "checkpoints").iterdir())  # published: the partial is removed
 
-    original = predict._HfWorld.predict
-    calls: list[int] = []
-
-    def stop_at_third(self, chunk):
-        calls.append(len(chunk))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return original(self, chunk)
-
-    monkeypatch.setattr(predict._HfWorld, "predict", stop_at_third)
-    with pytest.raises(KeyboardInterrupt):
-        predict.run(cfg, test, tmp_path / "resumed.jsonl", tmp_path / "resumed.json")
-    reset()
-    assert not (tmp_path / "resumed.jsonl").exists()
+    original = interrupted(monkeypatch, cfg, test, tmp_path / "resumed.jsonl", at_chunk=3)
     [partial] = (tmp_path / "checkpoints").glob("predict-*.jsonl")
     assert len(partial.read_text().splitlines()) == 1 + 2  # header + two finished chunks
     with open(partial, "ab") as fh:
@@ -76,19 +82,7 @@ def test_a_stopped_run_resumes_without_regenerating_finished_chunks(tmp_path, se
 
 def test_a_partial_of_other_params_is_not_resumed(tmp_path, setup, monkeypatch):
     cfg, test, rows = setup
-    original = predict._HfWorld.predict
-    calls: list[int] = []
-
-    def stop_at_second(self, chunk):
-        calls.append(len(chunk))
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(self, chunk)
-
-    monkeypatch.setattr(predict._HfWorld, "predict", stop_at_second)
-    with pytest.raises(KeyboardInterrupt):
-        predict.run(cfg, test, tmp_path / "p.jsonl", tmp_path / "p.json")
-    reset()
+    original = interrupted(monkeypatch, cfg, test, tmp_path / "p.jsonl", at_chunk=2)
     monkeypatch.setattr(predict._HfWorld, "predict", original)
     longer = cfg.model_copy(update={"max_new_tokens": 7})
     result = predict.run(longer, test, tmp_path / "p.jsonl", tmp_path / "p.json", log_dir=tmp_path / "logs")
