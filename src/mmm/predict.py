@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -198,9 +198,9 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
             raise ValueError("backend openai needs the llm settings")
     gate.require(cfg.gate, test_path, "predict")
     if cfg.backend == "openai":
-        return _run(cfg, test_path, out_path, metrics_path, log_dir, _ApiWorld(cfg, llm))  # type: ignore[arg-type]
+        return _run(cfg, test_path, out_path, metrics_path, log_dir, lambda: _ApiWorld(cfg, llm))  # type: ignore[arg-type]
     with reproducible(cfg.seed, cfg.threads):
-        return _run(cfg, test_path, out_path, metrics_path, log_dir, _HfWorld(cfg))
+        return _run(cfg, test_path, out_path, metrics_path, log_dir, lambda: _HfWorld(cfg))
 
 
 class _HfWorld:
@@ -236,11 +236,11 @@ class _HfWorld:
             if cfg.rescore_labels and specs is not None:
                 texts, relabelled = generator.rescore([r["input"] for r in mine], texts, [r["dataset"] for r in mine],
                                                       specs)
-            rows = [_row(r, text, generator.target, g) for r, g, text in zip(mine, generations, texts)]
+            answered = [_row(r, text, generator.target, g) for r, g, text in zip(mine, generations, texts)]
         if self.processes > 1:
-            rows = gather_object(rows)
+            answered = gather_object(answered)
             relabelled = sum(gather_object([relabelled]))
-        return rows, relabelled
+        return answered, relabelled
 
     def wait(self) -> None:
         self.state.wait_for_everyone()
@@ -296,9 +296,10 @@ def _row(record: dict, text: str, target: str, generation: Generation) -> dict:
 
 
 def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics_path: str | Path,
-         log_dir: str | Path | None, world: _HfWorld | _ApiWorld) -> dict[str, Any]:
+         log_dir: str | Path | None, make_world: Callable[[], _HfWorld | _ApiWorld]) -> dict[str, Any]:
     wall_start = time.perf_counter()
-    selection = rows.select(test_path, cfg.max_rows_per_cell, cfg.seed)
+    selection = rows.select(test_path, cfg.max_rows_per_cell, cfg.seed)  # a bad test file fails before the model loads
+    world = make_world()
     partial = None
     if world.is_main:
         partial = Partial(cfg.checkpoints, fingerprint(cfg, world.weights(), selection.sha256, out_path, world.processes))

@@ -20,7 +20,7 @@ def reset() -> None:
 
 @pytest.fixture
 def setup(tmp_path, tiny_model_dir):  # noqa: F811
-    rows = sample_records()[::40]  # 16 rows over several cells
+    rows = sample_records()[::40]  # 19 rows over several cells
     test = tmp_path / "test.jsonl"
     test.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     cfg = make("predict", gate=None, model=str(tiny_model_dir), batch_size=2, max_new_tokens=6, chunk_rows=3,
@@ -97,3 +97,13 @@ def test_an_empty_test_file_publishes_an_empty_set(tmp_path, setup):
     result = predict.run(cfg, test, tmp_path / "p.jsonl", tmp_path / "p.json")
     reset()
     assert (tmp_path / "p.jsonl").read_text() == "" and result["predicted_rows"] == result["test_rows"] == 0
+
+
+def test_a_bad_test_line_is_named_before_the_model_loads(tmp_path, setup):
+    from mmm.io import InputError
+
+    cfg, test, rows = setup
+    test.write_text(test.read_text(encoding="utf-8") + "{broken\n", encoding="utf-8")
+    nowhere = cfg.model_copy(update={"model": tmp_path / "no-model"})
+    with pytest.raises(InputError, match=rf"test.jsonl:{len(rows) + 1}: invalid JSON"):
+        predict.run(nowhere, test, tmp_path / "p.jsonl", tmp_path / "p.json")
