@@ -207,3 +207,15 @@ def _set(params: Path, section: str, **values) -> None:
     data = _sections(params)
     data[section].update(values)
     params.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_an_empty_answer_is_an_empty_prediction_after_the_retries(project, fake_openai):
+    params, rows, tmp = project
+    gold = fake_openai.answer
+    fake_openai.answer = lambda prompt: "\nthe model ended at once" if prompt == rows[0]["input"] + "\n" else gold(prompt)
+    result = runner.invoke(app, ["predict", "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    first = json.loads((tmp / "predictions.jsonl").read_text().splitlines()[0])
+    assert (first["prediction"], first["finish"]) == ("", "eos")
+    assert sent(fake_openai)[rows[0]["input"] + "\n"] == 2  # llm.max_retries 1: an empty answer is retried, then kept
+    assert json.loads((tmp / "predict.json").read_text())["well_formed"] == len(rows) - 2
