@@ -107,3 +107,47 @@ def test_a_bad_test_line_is_named_before_the_model_loads(tmp_path, setup):
     nowhere = cfg.model_copy(update={"model": tmp_path / "no-model"})
     with pytest.raises(InputError, match=rf"test.jsonl:{len(rows) + 1}: invalid JSON"):
         predict.run(nowhere, test, tmp_path / "p.jsonl", tmp_path / "p.json")
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_its_saved_chunks_and_publishes_the_same_bytes(tmp_path, tiny_model_dir):  # noqa: F811
+    """SIGKILL (no cleanup at all) once three chunks are saved; the rerun resumes them (48 chunks of 8 rows)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from configs import write_params
+
+    rows = sample_records()[::2]
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    settings = {"gate": None, "model": str(tiny_model_dir), "batch_size": 4, "max_new_tokens": 24, "chunk_rows": 8,
+                "max_rows_per_cell": None, "constrained": "off", "threads": 1, "test": str(test),
+                "checkpoints": str(tmp_path / "checkpoints")}
+    whole = write_params(tmp_path / "whole.yaml", logs={"dir": str(tmp_path / "logs")},
+                         predict={**settings, "out": str(tmp_path / "whole.jsonl"), "metrics": str(tmp_path / "whole.json")})
+    killed = write_params(tmp_path / "killed.yaml", logs={"dir": str(tmp_path / "logs")},
+                          predict={**settings, "out": str(tmp_path / "killed.jsonl"), "metrics": str(tmp_path / "killed.json")})
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    command = [sys.executable, "-m", "mmm.cli", "predict", "--params"]
+    subprocess.run([*command, str(whole)], env=env, check=True, capture_output=True)
+    process = subprocess.Popen([*command, str(killed)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    saved: list[Path] = []
+    while time.monotonic() < deadline and process.poll() is None:
+        saved = list((tmp_path / "checkpoints").glob("predict-*.jsonl"))
+        if saved and len(saved[0].read_bytes().splitlines()) >= 1 + 4:  # the fourth may be torn: three are whole
+            break
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (tmp_path / "killed.jsonl").exists() and saved
+    rerun = subprocess.run([*command, str(killed)], env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert json.loads((tmp_path / "logs" / "predict.json").read_text())["resumed_chunks"] >= 3
+    assert outputs(tmp_path, "killed") == outputs(tmp_path, "whole")
