@@ -46,7 +46,7 @@ def make(section: str, **overrides: Any) -> Any:
     for part in section.split("."):
         current = getattr(current, "validation" if part == "validate" else part)
     data = _merge(current.model_dump(by_alias=True), overrides)
-    if section == "train" and "checkpoints" not in overrides:
+    if section in ("train", "predict") and "checkpoints" not in overrides:
         data["checkpoints"] = checkpoints_dir()
     try:
         return type(current).model_validate(data)
@@ -69,7 +69,7 @@ def write_params(path: Path, **sections: dict[str, Any]) -> Path:
     import yaml
 
     data = PARAMS.model_dump(mode="json", by_alias=True)
-    data["train"]["checkpoints"] = checkpoints_dir()
+    data["train"]["checkpoints"] = data["predict"]["checkpoints"] = checkpoints_dir()
     for name, overrides in sections.items():
         data[name] = _merge(data[name], overrides)
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")

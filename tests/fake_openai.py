@@ -198,11 +198,15 @@ class FakeOpenAI:
         return call
 
     def _make_answer(self, call: Call) -> str:
-        text = self.answer(call.prompt)
+        return self._answer_and_stop(call)[0]
+
+    def _answer_and_stop(self, call: Call) -> tuple[str, str | None]:
+        """The answer cut at the first stop string, and that string (vLLM's ``stop_reason``; None: no stop string)."""
+        text, reason = self.answer(call.prompt), None
         for stop in _as_list(call.body.get("stop")):
             if stop in text:
-                text = text[: text.index(stop)]
-        return text
+                text, reason = text[: text.index(stop)], stop
+        return text, reason
 
     def _add_file(self, content: bytes, purpose: str, filename: str) -> str:
         file_id = f"file-{next(self._ids)}"
@@ -310,8 +314,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is Fault.UNAUTHORIZED:  # like real providers, echo the key (tests check it is redacted)
                 token = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 return self._error(401, f"Incorrect API key provided: {token}")
-            text = "" if fault is Fault.EMPTY else state._make_answer(call)
-            payload = json.dumps(_completion_body(call, text)).encode("utf-8")
+            text, stop = ("", None) if fault is Fault.EMPTY else state._answer_and_stop(call)
+            payload = json.dumps(_completion_body(call, text, stop)).encode("utf-8")
             if fault is Fault.TRUNCATED:
                 return self._send(200, payload[: len(payload) // 2], "application/json")
             if fault is Fault.DISCONNECT:
@@ -383,7 +387,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def _completion_body(call: Call, text: str) -> dict[str, Any]:
+def _completion_body(call: Call, text: str, stop: str | None = None) -> dict[str, Any]:
+    """A completion; /v1/completions choices carry vLLM's ``stop_reason`` (the stop string that ended the answer)."""
     created = int(time.time())
     text, finish = _cut(text, call.body.get("max_tokens") or call.body.get("max_completion_tokens"))
     usage = usage_for(call.prompt, text)
@@ -392,7 +397,8 @@ def _completion_body(call: Call, text: str) -> dict[str, Any]:
                 "choices": [{"index": 0, "finish_reason": finish,
                              "message": {"role": "assistant", "content": text}}], "usage": usage}
     return {"id": f"cmpl-{call.index}", "object": "text_completion", "created": created, "model": call.model,
-            "choices": [{"index": 0, "finish_reason": finish, "text": text, "logprobs": None}], "usage": usage}
+            "choices": [{"index": 0, "finish_reason": finish, "text": text, "logprobs": None,
+                         "stop_reason": stop if finish == "stop" else None}], "usage": usage}
 
 
 def _cut(text: str, max_tokens: int | None) -> tuple[str, str]:

@@ -225,10 +225,12 @@ def test_two_cpu_processes_train_together(tmp_path, tiny_model_dir):  # noqa: F8
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
     assert model.config.vocab_size > 0
 
-    # prediction shards the rows over the same 2-process world and rank 0 writes them all, in order
+    # prediction shards each chunk's rows over the same 2-process world and rank 0 writes them all, in order
+    # (7 rows in chunks of 3: the last chunk leaves one rank nothing to do)
     test_rows = sample_records()[100:107]
     test_file = write_rows(tmp_path / "test.jsonl", test_rows)
-    write_params(params, logs={"dir": str(tmp_path / "logs")}, predict={"gate": None, "batch_size": 2, "max_new_tokens": 4, "max_rows_per_cell": None})
+    write_params(params, logs={"dir": str(tmp_path / "logs")}, predict={"gate": None, "batch_size": 2, "max_new_tokens": 4,
+                                                                        "max_rows_per_cell": None, "chunk_rows": 3})
     run_group([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "mmm.cli", "predict", "--params", str(params),
                str(test_file), "--model-dir", str(tmp_path / "model"), "--out", str(tmp_path / "predictions.jsonl"),
                "--metrics", str(tmp_path / "predict.json")], env)

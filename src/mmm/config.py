@@ -43,6 +43,7 @@ Constrained = Literal["off", "grammar", "schema"]  # mmm.modeling.constrained.Mo
 Target = Literal["joint", "text_only", "word_only"]
 Method = Literal["one_shot", "anchored"]
 Backend = Literal["openai", "local", "replay"]
+PredictBackend = Literal["hf", "openai"]  # mmm.predict: transformers here | an OpenAI-compatible server (vLLM)
 EvalMode = Literal["paper", "normalized"]
 EvalTarget = Literal["auto", "joint", "text_only", "word_only"]
 
@@ -471,8 +472,22 @@ class TrainConfig(Section):
                                                      *RESUME_KEYS})
 
 
+PREDICT_RUN_KEYS = ("checkpoints", "concurrency")  # where partial predictions wait and how many requests fly: no result
+
+
 class PredictConfig(Section):
+    """The ``predict`` section. ``backend: openai`` sends each prompt to an OpenAI-compatible server (vLLM) through
+    ``mmm.llm``, which takes its retries, timeouts, rate limits, budget, cache and progress from the ``llm`` section;
+    the server (``base_url``), the name it serves (``served_model``) and the requests in flight are set here, as
+    a model server is not the translator's API."""
+
     model: InPath
+    backend: PredictBackend
+    base_url: StrictStr | None  # openai: the server, e.g. http://127.0.0.1:8000/v1 (null: $OPENAI_BASE_URL)
+    served_model: StrictStr = Field(min_length=1)  # openai: the name the server serves predict.model under
+    concurrency: StrictInt = Field(ge=1)  # openai: requests in flight
+    chunk_rows: StrictInt = Field(ge=1)  # test rows read, predicted and saved to the partial file at a time
+    checkpoints: OutPath  # partial predictions of an unfinished run, outside DVC's outs (mmm.prediction.partial)
     accelerate_config: InPath
     batch_size: StrictInt = Field(ge=1)
     max_new_tokens: StrictInt = Field(ge=1)

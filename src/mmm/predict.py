@@ -11,8 +11,14 @@ in the model's target format), ``target`` and ``finish`` (``eos``, ``newline`` o
 ``predict.constrained`` (``grammar`` or ``schema``) holds every answer to the MMM output grammar
 (:mod:`mmm.modeling.constrained`); the metrics file records the mode.
 
-Under ``accelerate launch`` with several processes each rank generates a slice and rank 0
-writes the file; run as a plain script it is one process.
+The test file is read as a stream (:mod:`mmm.prediction.rows`) and predicted ``predict.chunk_rows`` rows at a
+time; each finished chunk is appended to a fingerprinted partial file (:mod:`mmm.prediction.partial`) outside
+DVC's outputs, so a killed run resumes without redoing a finished chunk. At the end the predictions and metrics
+are written from the partial file as one set and the partial file is removed.
+
+``predict.backend``: ``hf`` generates here (under ``accelerate launch`` with several processes each rank
+generates a slice of every chunk and rank 0 saves it); ``openai`` asks an OpenAI-compatible server
+(:mod:`mmm.prediction.api`) and writes the same file.
 
 The metrics file holds results only (counts), so predicting twice with the same inputs on the
 same machine writes the same bytes (:mod:`mmm.modeling.determinism`); generation time and
@@ -22,17 +28,18 @@ throughput go to the untracked run log (``mmm.runlog``, name ``predict``).
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mmm import publish, registry, runlog
-from mmm.config import PredictConfig
-from mmm.errors import MMMError
-from mmm.io import portable_path, read_records, write_json, write_jsonl
+from mmm.config import LLMConfig, PredictConfig
+from mmm.errors import IncompleteRun, MMMError
+from mmm.io import portable_path, write_json, write_jsonl
 from mmm.modeling.constrained import (
     ConstraintError,
     RowSpec,
@@ -51,6 +58,11 @@ from mmm.modeling.sequence import (
     parse_prediction,
 )
 from mmm.modeling.world import cpu_world
+from mmm.prediction import rows
+from mmm.prediction.api import ApiGenerator, check_servable, server_config
+from mmm.prediction.partial import Partial, fingerprint, weights_sha256
+from mmm.prediction.tally import Tally
+from mmm.prediction.types import Generation
 from mmm.records import FormatError, format_input, split_input
 from mmm.split import rank_key
 from mmm.validation import gate
@@ -59,13 +71,6 @@ log = logging.getLogger(__name__)
 
 
 FINISH = {"eos": "eos", "stop": "newline", "length": "max_new_tokens"}  # the core's reasons, in predictions' words
-
-
-@dataclass(frozen=True)
-class Generation:
-    text: str
-    finish: str  # eos | newline | max_new_tokens
-    new_tokens: int
 
 
 class Generator:
@@ -142,7 +147,9 @@ def check_rescore(rescore_labels: bool, constrained: str) -> None:
 
 
 def cap_per_cell(records: list[dict], cap: int | None, seed: int) -> list[dict]:
-    """At most ``cap`` rows per (lang, dataset), chosen by a seeded hash of the id; file order kept."""
+    """At most ``cap`` rows per (lang, dataset), chosen by a seeded hash of the id; file order kept.
+
+    The plain reference of :func:`mmm.prediction.rows.select`, which finds the same rows in a stream."""
     if cap is None:
         return records
     by_cell: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -175,88 +182,185 @@ def well_formed(prediction: str, record: dict, target: str) -> bool:
 
 
 def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics_path: str | Path,
-        log_dir: str | Path | None = None) -> dict[str, Any]:
-    """Predict the (capped) test set; rank 0 writes predictions and metrics.
+        log_dir: str | Path | None = None, llm: LLMConfig | None = None) -> dict[str, Any]:
+    """Predict the (capped) test set chunk by chunk, resumably; rank 0 publishes predictions and metrics.
 
-    Returns, on rank 0, the metrics written plus ``telemetry`` (times and throughput, also
-    written to the run log in ``log_dir``) and its ``new_tokens_per_s`` for the summary line. Refuses to start
-    (``GateError``), before the model loads, unless the validation gate ``cfg.gate`` passed ``test_path`` as it is now."""
+    ``llm``: the ``llm`` section, whose retries, limits, budget and cache the ``openai`` backend uses. Returns, on
+    rank 0, the metrics written plus ``telemetry`` (times and throughput, also written to the run log in ``log_dir``)
+    and its ``new_tokens_per_s`` for the summary line. Refuses to start (``GateError``), before the model loads,
+    unless the validation gate ``cfg.gate`` passed ``test_path`` as it is now; with backend openai, refuses
+    constrained decoding and rescoring before anything is sent."""
     publish.check_distinct({"out": Path(out_path), "metrics": Path(metrics_path)}, [Path(test_path)])
     check_rescore(cfg.rescore_labels, cfg.constrained)
+    if cfg.backend == "openai":
+        check_servable(cfg.constrained, cfg.rescore_labels)
+        if llm is None:
+            raise ValueError("backend openai needs the llm settings")
     gate.require(cfg.gate, test_path, "predict")
+    if cfg.backend == "openai":
+        return _run(cfg, test_path, out_path, metrics_path, log_dir, lambda: _ApiWorld(cfg, llm))  # type: ignore[arg-type]
     with reproducible(cfg.seed, cfg.threads):
-        return _run(cfg, test_path, out_path, metrics_path, log_dir)
+        return _run(cfg, test_path, out_path, metrics_path, log_dir, lambda: _HfWorld(cfg))
+
+
+class _HfWorld:
+    """The hf backend under accelerate: every rank generates a slice of each chunk, rank 0 gathers and saves it."""
+
+    def __init__(self, cfg: PredictConfig):
+        from accelerate import PartialState
+
+        self.cfg = cfg
+        self.state = PartialState(cpu=cpu_world())
+        self.generator = Generator(cfg.model, cfg.dtype, self.state.device)
+        self.target = self.generator.target
+        self.processes = self.state.num_processes
+        self.is_main = self.state.is_main_process
+
+    def share(self, value: int) -> int:
+        """Rank 0's ``value`` on every rank."""
+        if self.processes == 1:
+            return value
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([value])[0]
+
+    def predict(self, chunk: list[dict]) -> tuple[list[dict], int]:
+        from accelerate.utils import gather_object
+
+        cfg, generator = self.cfg, self.generator
+        with self.state.split_between_processes(chunk) as mine:
+            specs = constraints_for(mine, cfg.constrained, generator.target)
+            generations = generator.generate([r["input"] for r in mine], cfg.max_new_tokens, cfg.batch_size,
+                                             progress=self.state.is_local_main_process, constraints=specs)
+            texts, relabelled = [g.text for g in generations], 0
+            if cfg.rescore_labels and specs is not None:
+                texts, relabelled = generator.rescore([r["input"] for r in mine], texts, [r["dataset"] for r in mine],
+                                                      specs)
+            answered = [_row(r, text, generator.target, g) for r, g, text in zip(mine, generations, texts)]
+        if self.processes > 1:
+            answered = gather_object(answered)
+            relabelled = sum(gather_object([relabelled]))
+        return answered, relabelled
+
+    def wait(self) -> None:
+        self.state.wait_for_everyone()
+
+    def generated_tokens(self, predicted: list[dict]) -> int:
+        return sum(row["_new_tokens"] for row in predicted)
+
+    def weights(self) -> str:
+        return weights_sha256(self.cfg.model)
+
+    def telemetry(self) -> dict[str, Any]:
+        return {}
+
+
+class _ApiWorld:
+    """The openai backend: one process, each chunk's prompts through ``mmm.llm`` (``mmm.prediction.api``)."""
+
+    processes = 1
+    is_main = True
+
+    def __init__(self, cfg: PredictConfig, llm: LLMConfig):
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise MMMError("predict.backend openai runs as one process (the server parallelises): launch it without "
+                           "several processes (predict.accelerate_config cpu.yaml, or plain mmm predict)")
+        self.generator = ApiGenerator(cfg.model, server_config(llm, cfg.base_url, cfg.served_model, cfg.concurrency))
+        self.target = self.generator.target
+        self.max_new_tokens = cfg.max_new_tokens
+
+    def share(self, value: int) -> int:
+        return value
+
+    def predict(self, chunk: list[dict]) -> tuple[list[dict], int]:
+        generations = self.generator.generate([r["input"] for r in chunk], self.max_new_tokens)
+        return [_row(r, g.text, self.target, g) for r, g in zip(chunk, generations)], 0
+
+    def wait(self) -> None:
+        pass
+
+    def generated_tokens(self, predicted: list[dict]) -> int:
+        """Tokens the server generated for the last chunk (cached answers cost none)."""
+        return self.generator.summaries[-1].completion_tokens
+
+    def weights(self) -> str:
+        return self.generator.weights
+
+    def telemetry(self) -> dict[str, Any]:
+        return {"llm": self.generator.telemetry()}
+
+
+def _row(record: dict, text: str, target: str, generation: Generation) -> dict:
+    return {**{k: record[k] for k in ("id", "lang", "dataset", "input", "output")}, "prediction": text,
+            "target": target, "finish": generation.finish, "_new_tokens": generation.new_tokens}
 
 
 def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics_path: str | Path,
-         log_dir: str | Path | None) -> dict[str, Any]:
-    from accelerate import PartialState
-    from accelerate.utils import gather_object
-
+         log_dir: str | Path | None, make_world: Callable[[], _HfWorld | _ApiWorld]) -> dict[str, Any]:
     wall_start = time.perf_counter()
-    state = PartialState(cpu=cpu_world())
-    records = read_records(test_path)
-    chosen = cap_per_cell(records, cfg.max_rows_per_cell, cfg.seed)
-    generator = Generator(cfg.model, cfg.dtype, state.device)
+    selection = rows.select(test_path, cfg.max_rows_per_cell, cfg.seed)  # a bad test file fails before the model loads
+    world = make_world()
+    partial = None
+    if world.is_main:
+        partial = Partial(cfg.checkpoints, fingerprint(cfg, world.weights(), selection.sha256, out_path, world.processes))
+    resumed = world.share(len(partial.done) if partial is not None else 0)
     start = time.perf_counter()
-    with state.split_between_processes(chosen) as mine:
-        specs = constraints_for(mine, cfg.constrained, generator.target)
-        generations = generator.generate([r["input"] for r in mine], cfg.max_new_tokens, cfg.batch_size,
-                                         progress=state.is_local_main_process, constraints=specs)
-        texts, relabelled = [g.text for g in generations], 0
-        if cfg.rescore_labels and specs is not None:
-            texts, relabelled = generator.rescore([r["input"] for r in mine], texts, [r["dataset"] for r in mine], specs)
-        rows = [{**{k: r[k] for k in ("id", "lang", "dataset", "input", "output")}, "prediction": text,
-                 "target": generator.target, "finish": g.finish, "_new_tokens": g.new_tokens}
-                for r, g, text in zip(mine, generations, texts)]
-    if state.num_processes > 1:
-        rows = gather_object(rows)
-        relabelled = sum(gather_object([relabelled]))
+    fresh_tokens = 0
+    for index, chunk in enumerate(rows.chunks(test_path, selection, cfg.chunk_rows)):
+        if index < resumed:
+            continue
+        try:
+            predicted, relabelled = world.predict(chunk)
+        except IncompleteRun as exc:
+            saved = min(index * cfg.chunk_rows, selection.count)
+            raise IncompleteRun(f"predict: {saved} of {selection.count} rows saved in {partial.path if partial else '-'}, "
+                                "nothing published", *exc.problems) from None
+        if partial is not None:
+            fresh_tokens += world.generated_tokens(predicted)
+            partial.append(index, predicted, relabelled)
     generate_time = time.perf_counter() - start
     result: dict[str, Any] = {}
-    if state.is_main_process:
-        new_tokens = sum(row.pop("_new_tokens") for row in rows)
-        cells: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
-        for (lang, dataset), group in _group(rows).items():
-            cells[lang][dataset] = {
-                "rows": len(group),
-                "well_formed": sum(well_formed(r["prediction"], r, r["target"]) for r in group),
-                "truncated": sum(r["finish"] == "max_new_tokens" for r in group),
-            }
-        metrics = {
-            "model": portable_path(cfg.model),
-            "target": generator.target,
-            "test_rows": len(records),
-            "predicted_rows": len(rows),
-            "skipped_by_cap": len(records) - len(chosen),
-            "well_formed": sum(c["well_formed"] for lang in cells.values() for c in lang.values()),
-            "finish": dict(Counter(r["finish"] for r in rows)),
-            "new_tokens": new_tokens,
-            "constrained": cfg.constrained,
-            "rescore_labels": cfg.rescore_labels,
-            "relabelled_pieces": relabelled,
-            "processes": state.num_processes,
-            "cells": dict(cells),
-        }
-        with publish.outputs({"out": out_path, "metrics": metrics_path}) as paths:
-            write_jsonl(paths["out"], rows)
-            write_json(paths["metrics"], metrics)
+    if partial is not None:
+        metrics = _publish(cfg, partial, selection, world, out_path, metrics_path)
+        partial.remove()
         telemetry = {
             "generate_time_s": round(generate_time, 1),
             "wall_time_s": round(time.perf_counter() - wall_start, 1),
-            "new_tokens_per_s": round(new_tokens / generate_time, 1) if generate_time > 0 else None,
+            "new_tokens_per_s": round(fresh_tokens / generate_time, 1) if generate_time > 0 else None,
+            **({"resumed_chunks": resumed} if resumed else {}),
+            **world.telemetry(),
         }
         runlog.write(log_dir, "predict", telemetry)
         result = {**metrics, "telemetry": telemetry, "new_tokens_per_s": telemetry["new_tokens_per_s"]}
-    state.wait_for_everyone()
+    world.wait()
     return result
 
 
-def _group(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[(row["lang"], row["dataset"])].append(row)
-    return dict(sorted(groups.items()))
+def _publish(cfg: PredictConfig, partial: Partial, selection: rows.Selection, world: _HfWorld | _ApiWorld,
+             out_path: str | Path, metrics_path: str | Path) -> dict[str, Any]:
+    """The partial file's chunks as the predictions file, and their metrics, published as one set."""
+    tally = Tally(lambda row: well_formed(row["prediction"], row, row["target"]))
+    relabelled = 0
+
+    def predictions() -> Iterator[dict]:
+        nonlocal relabelled
+        for chunk in partial.chunks():
+            relabelled += chunk["relabelled"]
+            for row in chunk["rows"]:
+                yield tally.add(row)
+
+    with publish.outputs({"out": out_path, "metrics": metrics_path}) as paths:
+        write_jsonl(paths["out"], predictions())
+        if tally.rows != selection.count:
+            raise RuntimeError(f"{partial.path}: {tally.rows} rows for {selection.count} chosen test rows")
+        tail = {"constrained": cfg.constrained, "rescore_labels": cfg.rescore_labels,
+                "relabelled_pieces": relabelled, "processes": world.processes}
+        if cfg.backend != "hf":  # absent: hf, so the default run's metrics keep their bytes
+            tail["backend"] = cfg.backend
+        metrics = tally.metrics({"model": portable_path(cfg.model), "target": world.target,
+                                 "test_rows": selection.test_rows}, tail)
+        write_json(paths["metrics"], metrics)
+    return metrics
 
 
 @dataclass(frozen=True)
@@ -305,7 +409,7 @@ def request_spec(request: Request, constrained: str, lang: str | None, target: s
     return extract_spec(request.text, request.task, dataset, constrained, lang, request.labels, target)
 
 
-def extract_many(requests: Sequence[Request], generator: Generator, max_new_tokens: int | None = None,
+def extract_many(requests: Sequence[Request], generator: Generator | ApiGenerator, max_new_tokens: int | None = None,
                  constrained: str = "off", lang: str | None = None, batch_size: int = 16,
                  progress: bool = False, rescore_labels: bool = False) -> list[Extraction]:
     """Answer many texts in batches (longest prompts first), results in request order.
@@ -333,7 +437,7 @@ def extract_many(requests: Sequence[Request], generator: Generator, max_new_toke
     return results
 
 
-def extract(text: str, task: str, generator: Generator, max_new_tokens: int | None = None,
+def extract(text: str, task: str, generator: Generator | ApiGenerator, max_new_tokens: int | None = None,
             constrained: str = "off", lang: str | None = None, labels: Sequence[str] | None = None,
             dataset: str | None = None, rescore_labels: bool = False) -> Extraction:
     """Run the model on one plain text with an instruction word (``NER``, ``Sentiment Adj``...).

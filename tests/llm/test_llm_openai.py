@@ -40,6 +40,28 @@ def test_completions_api_sends_one_prompt_with_the_system_text_first(fake_openai
     assert fake_openai.calls[0].prompt == "Translate.\n\nText: 東京"
 
 
+def test_the_stop_string_a_server_names_is_kept_and_replayed_from_the_cache(fake_openai, openai_config):
+    config = replace(openai_config, api="completions")
+    fake_openai.answer = lambda prompt: "a/NER/\njunk" if prompt == "stopped" else "ended"
+    batch = [LLMRequest(p, p, GenParams(max_tokens=8, stop=("\n",))) for p in ("stopped", "ended")]
+    for cached in (False, True):
+        results = run_requests(batch, config).results
+        assert [(r.text, r.finish_reason, r.stop_reason, r.cached) for r in results.values()] == [
+            ("a/NER/", "stop", "\n", cached), ("ended", "stop", None, cached)]
+    assert fake_openai.completion_calls == 2
+
+
+def test_cache_as_files_answers_under_an_identity_other_than_the_served_name(fake_openai, openai_config):
+    batch = requests(3)
+    run_requests(batch, openai_config, cache_as="weights-sha256-aa")
+    renamed = run_requests(batch, replace(openai_config, model="another-name"), cache_as="weights-sha256-aa")
+    assert fake_openai.completion_calls == 3 and renamed.summary.cache_hits == 3  # the name is only an address
+    run_requests(batch, openai_config, cache_as="weights-sha256-bb")
+    assert fake_openai.completion_calls == 6  # other weights: nothing replayed
+    shards = sorted(p.name for p in openai_config.cache_dir.glob("*.jsonl"))
+    assert shards == ["openai-chat__weights-sha256-aa.jsonl", "openai-chat__weights-sha256-bb.jsonl"]
+
+
 def test_a_rerun_is_served_from_the_cache_and_duplicates_are_sent_once(fake_openai, openai_config):
     batch = requests(6) + [LLMRequest("dup", "prompt 0")]
     first = run_requests(batch, openai_config)

@@ -38,6 +38,16 @@ def test_the_train_stage_depends_on_every_train_param_but_the_checkpoint_setting
     assert set(RESUME_KEYS) == {"checkpoints", "checkpoint_every", "resume"}
 
 
+def test_the_predict_stage_depends_on_every_predict_param_but_where_partials_wait_and_requests_in_flight(root):
+    """A new predict key must be listed in dvc.yaml; the partial file's folder and the concurrency rerun nothing."""
+    from mmm.config import PREDICT_RUN_KEYS, PredictConfig
+
+    stage = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["predict"]
+    assert stage["params"] == [f"predict.{key}" for key in PredictConfig.model_fields if key not in PREDICT_RUN_KEYS]
+    assert set(PREDICT_RUN_KEYS) == {"checkpoints", "concurrency"}
+    assert "${predict.checkpoints}" not in str(stage)  # resumable state is no out: DVC would delete it before a rerun
+
+
 def test_validate_reads_the_rules_and_lang_of_every_filter_item(root):
     """The gate exempts a waived rule's languages (mmm.validation.waivers): a new filter item must be listed."""
     listed = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["validate"]["params"]

@@ -16,6 +16,7 @@ def _choices(name: str, literal: Any) -> type[Enum]:
 Lang = _choices("Lang", config.Lang)
 Method = _choices("Method", config.Method)
 Backend = _choices("Backend", config.Backend)
+PredictBackend = _choices("PredictBackend", config.PredictBackend)
 Mode = _choices("Mode", config.EvalMode)
 Target = _choices("Target", config.EvalTarget)
 Dtype = _choices("Dtype", config.Dtype)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mmm import config
-from mmm.cli.choices import Constrained, Dtype, InputFormat, Lang, Mode, Target, value
+from mmm.cli.choices import Constrained, Dtype, InputFormat, Lang, Mode, PredictBackend, Target, value
 from mmm.cli.common import PARAMS, interruptible
 
 if TYPE_CHECKING:
@@ -71,17 +71,26 @@ def predict(
     rescore_labels: bool | None = typer.Option(
         None, "--rescore-labels/--no-rescore-labels",
         help="re-pick each word label by the joint probability of label and entity (default: predict.rescore_labels)"),
+    backend: PredictBackend | None = typer.Option(
+        None, help="hf: generate here | openai: ask an OpenAI-compatible server such as vLLM (default: predict.backend)"),
+    base_url: str | None = typer.Option(None, help="openai: the server, e.g. http://127.0.0.1:8000/v1 (default: "
+                                                   "predict.base_url, then $OPENAI_BASE_URL)"),
+    model: str | None = typer.Option(None, "--model", metavar="NAME",
+                                     help="openai: the name the server serves the model under (default: predict.served_model)"),
     params: Path = PARAMS,
 ) -> None:
-    """Batched greedy generation over the test set."""
+    """Batched greedy generation over the test set, resumable (here or on an OpenAI-compatible server)."""
     from mmm.predict import run
 
     params_ = config.load(params)
     cfg = params_.predict.with_flags(test=test_file, model=model_dir, out=out, metrics=metrics,
-                                     constrained=value(constrained), rescore_labels=rescore_labels)
-    result = run(cfg, cfg.test, cfg.out, cfg.metrics, log_dir=params_.logs.dir)
+                                     constrained=value(constrained), rescore_labels=rescore_labels,
+                                     backend=value(backend), base_url=base_url, served_model=model)
+    result = run(cfg, cfg.test, cfg.out, cfg.metrics, log_dir=params_.logs.dir, llm=params_.llm)
     if result:
-        typer.echo(f"predict: {result['predicted_rows']} of {result['test_rows']} test rows, {result['well_formed']} "
+        resumed = result["telemetry"].get("resumed_chunks")
+        typer.echo(f"predict: {result['predicted_rows']} of {result['test_rows']} test rows ({cfg.backend}"
+                   f"{f', {resumed} chunk(s) resumed' if resumed else ''}), {result['well_formed']} "
                    f"well-formed, {result['new_tokens_per_s']} new tokens/s -> {cfg.out}")
 
 
@@ -142,18 +151,37 @@ def extract(
     device: str = typer.Option("auto", help="torch device: cpu, cuda, cuda:1, ... (auto: cuda if available)"),
     dtype: Dtype = typer.Option("float32", help="weights dtype for inference"),
     batch_size: int = typer.Option(16, min=1, help="--input: texts generated together"),
+    backend: PredictBackend = typer.Option(
+        "hf", help="hf: generate here | openai: ask an OpenAI-compatible server (vLLM) serving --model-dir's weights; "
+                   "its retries, limits and cache come from --params (llm section)"),
+    base_url: str | None = typer.Option(None, help="openai: the server (default: predict.base_url, then $OPENAI_BASE_URL)"),
+    model: str | None = typer.Option(None, "--model", metavar="NAME",
+                                     help="openai: the name the server serves the model under (default: predict.served_model)"),
+    params: Path = PARAMS,
 ) -> None:
     """Extract the text-level label and word-level pairs from one TEXT, or from many (--input) as JSON Lines."""
-    from mmm.predict import Request, check_rescore, extract_from_folder, extract_many, load_generator
+    from mmm.predict import Request, check_rescore, extract, extract_from_folder, extract_many, load_generator
 
     check_rescore(rescore_labels, value(constrained))
+    served = value(backend) == "openai"
+    if served:
+        from mmm.prediction.api import check_servable
+
+        check_servable(value(constrained), rescore_labels, key="--constrained")
     wanted = None if labels is None else [x.strip() for x in labels.split(",") if x.strip()]
     if (text is None) == (input_ is None):
         raise typer.BadParameter("give either TEXT or --input FILE (- for stdin)")
     if input_ is None:
         assert text is not None
-        result = extract_from_folder(text, task, model_dir, max_new_tokens, value(constrained), value(lang), wanted,
-                                     dataset, value(dtype), device, rescore_labels)
+        if served:
+            from mmm.predict import request_spec
+
+            request_spec(Request(text, task, dataset, None), value(constrained), value(lang))  # before any request
+            result = extract(text, task, _server_generator(model_dir, base_url, model, params), max_new_tokens,
+                             value(constrained), value(lang), wanted, dataset)
+        else:
+            result = extract_from_folder(text, task, model_dir, max_new_tokens, value(constrained), value(lang), wanted,
+                                         dataset, value(dtype), device, rescore_labels)
         if out is not None:
             from mmm.extract_io import output_row
 
@@ -167,7 +195,9 @@ def extract(
 
     name, content = read_source(input_)
     rows = parse_rows(name, content, value(input_format), task, dataset, wanted, value(constrained), value(lang))
-    generator = load_generator(model_dir, value(dtype), device)  # every row is checked before the model loads
+    # every row is checked before the model loads (or a request is sent)
+    generator = (_server_generator(model_dir, base_url, model, params) if served
+                 else load_generator(model_dir, value(dtype), device))
     results = extract_many([r.request for r in rows], generator, max_new_tokens, value(constrained), value(lang),
                            batch_size, progress=out is not None, rescore_labels=rescore_labels)
     lines = [output_row(row, result, row.request) for row, result in zip(rows, results)]
@@ -177,6 +207,17 @@ def extract(
     else:
         for line in lines:
             typer.echo(json.dumps(line, ensure_ascii=False))
+
+
+def _server_generator(model_dir: Path, base_url: str | None, model: str | None, params: Path) -> Any:
+    """``mmm extract --backend openai``: the model folder's format and weights hash, the server of the flags or
+    of ``predict`` (base_url, served_model, concurrency), the rest of the ``llm`` section."""
+    from mmm.prediction.api import ApiGenerator, server_config
+
+    params_ = config.load(params)
+    predict_ = params_.predict
+    return ApiGenerator(model_dir, server_config(params_.llm, base_url or predict_.base_url, model or predict_.served_model,
+                                                 predict_.concurrency))
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:

@@ -1,7 +1,9 @@
 """Response cache: every successful answer, keyed by what produced it, in append-only JSONL shards.
 
 Design choices (why):
-- The key is sha256 of (producer family, model, system + prompt, generation params[, constraint]).
+- The key is sha256 of (producer family, model, system + prompt, generation params[, constraint]). The model
+  is the configured name, or what the caller says identifies it (``run_requests(cache_as=...)``: prediction
+  passes the sha256 of the weights a server serves, so a retrained model under the same name is a new model).
   The parser is not in the key, so fixing a parser reuses answers already paid for.
 - One shard per (family, model): ``<family>__<model>.jsonl``. Entries hold only the key, the text,
   token counts and finish reason, never the prompt, so the default model's shard stays small
@@ -103,6 +105,7 @@ class ResponseCache:
             prompt_tokens=int(entry.get("prompt_tokens", 0)),
             completion_tokens=int(entry.get("completion_tokens", 0)),
             finish_reason=entry.get("finish_reason"),
+            stop_reason=entry.get("stop_reason"),
         )
 
     def put_many(self, answers: Iterable[tuple[str, Completion]]) -> int:
@@ -191,6 +194,8 @@ def _entry(key: str, completion: Completion) -> dict[str, Any]:
     }
     if completion.finish_reason:
         entry["finish_reason"] = completion.finish_reason
+    if completion.stop_reason:
+        entry["stop_reason"] = completion.stop_reason
     return entry
 
 

@@ -77,6 +77,7 @@ def parse_body(body: dict[str, Any]) -> Completion | Failure:
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
         finish_reason=choice.get("finish_reason"),
+        stop_reason=choice.get("stop_reason") if isinstance(choice.get("stop_reason"), str) else None,
     )
 
 

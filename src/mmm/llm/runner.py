@@ -113,12 +113,16 @@ def run_requests(
     *,
     logits_hook: LogitsHook | None = None,
     budget: Budget | None = None,
+    cache_as: str | None = None,
 ) -> RunReport:
     """Answer every request; see the module docstring. Raises ``LLMConfigError`` before any work
     when the run cannot succeed (missing key, missing model, replay misses).
 
     ``budget``: share one ``new_budget(config)`` between the calls of a multi-step job, so
     ``max_requests``/``max_cost_usd`` bound the job, not each call; None: a budget of its own.
+
+    ``cache_as``: the model identity answers are cached under (key and shard) instead of ``config.model``, e.g. the
+    sha256 of the weights a server serves, whose name is then only how requests address it.
 
     A SIGINT/SIGTERM that stopped an ``openai`` run is raised again (``KeyboardInterrupt``,
     ``mmm.errors.Terminated``) once the requests in flight are drained and the summary is logged.
@@ -127,14 +131,15 @@ def run_requests(
     _require_unique_ids(requests)
     summary = RunSummary(backend=config.backend, model=config.model, family=config.family, requests=len(requests))
     constrained = logits_hook is not None and config.family.startswith("local")
-    cache = ResponseCache(config.cache_dir, config.family, config.model)
+    identity = cache_as or config.model
+    cache = ResponseCache(config.cache_dir, config.family, identity)
 
     keys: dict[str, str] = {}
     misses: dict[str, LLMRequest] = {}  # key -> first request with that key
     results: dict[str, LLMResult] = {}
     for request in requests:
         constraint = {"hook": logits_hook.name, "terms": list(request.required_terms)} if constrained else None
-        key = cache_key(config.family, config.model, request.prompt, request.system, request.params, constraint)
+        key = cache_key(config.family, identity, request.prompt, request.system, request.params, constraint)
         keys[request.id] = key
         hit = cache.get(key)
         if hit is not None and not hit.text.strip():  # a greedy local model's empty answer: it stays empty
@@ -159,7 +164,7 @@ def run_requests(
             missing = sum(1 for r in requests if keys[r.id] in misses)
             raise ReplayMissError(
                 f"replay: {missing} of {len(requests)} prompts are not in the cache at {cache.path} "
-                f"({config.family}, model {config.model}); run with --backend local or openai to fill it"
+                f"({config.family}, model {identity}); run with --backend local or openai to fill it"
             )
         if config.backend == "openai":
             api_key_from_env()  # a clear error before anything is sent
@@ -475,6 +480,7 @@ def _result(request_id: str, completion: Completion, cached: bool) -> LLMResult:
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
         finish_reason=completion.finish_reason,
+        stop_reason=completion.stop_reason,
     )
 
 

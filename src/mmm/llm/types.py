@@ -101,6 +101,7 @@ class LLMResult:
     completion_tokens: int
     detail: str | None = None
     finish_reason: str | None = None  # "stop" | "length" when known; "length" means the answer was cut
+    stop_reason: str | None = None  # the stop string that ended a "stop" answer, when the server says (vLLM)
 
     @property
     def ok(self) -> bool:
@@ -120,6 +121,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None = None
+    stop_reason: str | None = None  # vLLM's stop_reason: the stop string that ended the answer (None: EOS or unknown)
 
 
 @dataclass(frozen=True)
