@@ -54,7 +54,8 @@ def gated(out: Path, **validate: object) -> dict:
     """``write_params`` sections for a validate run writing under ``out`` (train and predict check its gate)."""
     gate = str(out / "gate.json")
     return {"validate": {"reports": str(out / "r"), "data_docs": str(out / "docs"), "metrics": str(out / "m.json"),
-                         "gate": gate, **validate}, "train": {"gate": gate}, "predict": {"gate": gate}}
+                         "gate": gate, **validate}, "train": {"gate": gate}, "predict": {"gate": gate},
+            "release_data": {"gate": gate}}
 
 
 def test_stored_suites_are_exactly_what_the_builder_makes(root):
