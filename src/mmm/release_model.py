@@ -38,10 +38,10 @@ class ReleaseError(MMMError):
 
 
 def inputs(params: Params) -> list[Path]:
-    """What the stage reads (its deps in dvc.yaml): the trained folder, the scores, the training run's metrics and
-    data, the base model folder (for its conversion record)."""
+    """What the stage reads (its deps in dvc.yaml): the trained folder, the scores and how the predictions behind them
+    were decoded, the training run's metrics and data, the base model folder (for its conversion record)."""
     train = params.train
-    return [train.out, params.evaluate.out, train.metrics, train.train_file, train.base_model]
+    return [train.out, params.evaluate.out, params.predict.metrics, train.metrics, train.train_file, train.base_model]
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -110,6 +110,16 @@ def data_summary(path: Path) -> dict[str, Any]:
             "cells": ", ".join(f"{cell} {n}" for cell, n in sorted(cells.items()))}
 
 
+def decoding(params: Params) -> dict[str, Any]:
+    """How the scored predictions were decoded: ``predict``'s metrics (constraints, relabelling) and its compute dtype."""
+    predicted = _json(params.predict.metrics)
+    try:
+        return {"constrained": predicted["constrained"], "rescore_labels": predicted["rescore_labels"],
+                "dtype": params.predict.dtype}
+    except (KeyError, TypeError):
+        raise DataError(f"{params.predict.metrics}: not the predict stage's metrics (no constrained, rescore_labels)") from None
+
+
 def train_params(params: Params) -> dict[str, Any]:
     """The train section as the card shows it: the settings of :meth:`TrainConfig.to_params`, paths as portable ones."""
     shown = params.train.to_params()
@@ -159,7 +169,7 @@ def render(params: Params, cfg: ReleaseModelConfig, folder: Path, rows: list[dic
         "title": cfg.name, "tasks": [f"{k.name}: " + ", ".join(f"`{w}`" for w in k.instructions) for k in registry.kinds()],
         "example_input_repr": repr(cfg.example), "example_answer_repr": repr(answer),
         "extract_text": shlex.quote(text), "extract_task": shlex.quote(task),
-        "rows": scores.get("rows"), "mode": scores.get("mode"),
+        "rows": scores.get("rows"), "mode": scores.get("mode"), "decoding": decoding(params), "save_dtype": train.save_dtype,
         "score_rows": rows, "conversion": _json(conversion) if conversion.is_file() else None,
         "data": data_summary(train.train_file), "run": _json(train.metrics),
         "train_params": yaml.safe_dump(train_params(params), allow_unicode=True, sort_keys=False).strip(),
