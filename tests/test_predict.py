@@ -115,7 +115,7 @@ def test_extract_needs_only_the_model_folder(tmp_path, memorised):
 
     model, rows = memorised
     ner = Sample.from_record(rows[0])
-    assert Generator(model).settings == Settings(max_new_tokens=128, stop_strings=("\n",))  # written by training
+    assert Generator(model).settings == Settings(max_new_tokens=128, stop_strings=("\n",))  # the budget training wrote; the newline rule
     result = extract_from_folder(ner.text, "NER", model)
     assert (result.text_label, result.pairs, result.error) == (ner.text_label, ner.pairs, None)
     short = tmp_path / "short"

@@ -12,7 +12,7 @@ import pytest
 from tiny_model import one_torch_thread, sample_records, tiny_model_dir  # noqa: F401
 
 from configs import make, write_params
-from mmm.modeling.loading import FORMAT_FILE, check_model_dir
+from mmm.modeling.loading import FORMAT_FILE, check_model_dir, load_tokenizer
 from mmm.train import Paths, cast_state, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,8 +78,10 @@ def test_full_fine_tune_saves_a_plain_reloadable_safetensors_model(tmp_path, tin
     assert [int(r["step"]) for r in curve] == [1, 2, 3]
     assert list(curve[0]) == ["step", "epoch", "loss", "learning_rate", "tokens"]  # no time column
     generation = json.loads((paths.out_dir / "generation_config.json").read_text())
-    assert (generation["stop_strings"], generation["max_new_tokens"], generation["do_sample"]) == (["\n"], 128, False)
-    assert generation["eos_token_id"] == json.loads((paths.out_dir / "config.json").read_text())["eos_token_id"]
+    assert "stop_strings" not in generation and (generation["max_new_tokens"], generation["do_sample"]) == (128, False)
+    eos = json.loads((paths.out_dir / "config.json").read_text())["eos_token_id"]
+    newline = load_tokenizer(paths.out_dir)("\n", add_special_tokens=False)["input_ids"]  # the tiny BPE's only newline token
+    assert generation["eos_token_id"] == [eos, *newline]  # the newline rule as EOS ids (pipeline users have no stop strings)
     assert paths.plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -520,6 +520,29 @@ class EvalConfig(Section):
     plot_data: OutPath  # a folder: <level>.json, one row per (lang, dataset): the F1 bars of `dvc plots`
 
 
+class EvalDataset(Section):
+    """How the card's ``model-index`` names the test data: a dataset id (the Hub's, once uploaded) and a pretty name."""
+
+    id: StrictStr = Field(min_length=1)
+    name: StrictStr = Field(min_length=1)
+
+
+class ReleaseModelConfig(Section):
+    """The model release (``mmm.release_model``): train.out's files and a model card with evaluate.out's scores.
+
+    Facts about the base model are params, never measured: its Hub id and its licence, which the fine-tune inherits."""
+
+    out_dir: OutPath  # a folder: the model's files and README.md (the card)
+    metrics: OutPath
+    name: StrictStr = Field(min_length=1)  # the card's title and model-index name
+    paper: StrictStr
+    base_model_id: StrictStr = Field(pattern=r"^[\w.-]+/[\w.-]+$")  # a Hub model id, owner/name
+    license: StrictStr = Field(min_length=1)  # a Hugging Face licence id (gemma, llama3, apache-2.0, ...)
+    datasets: list[StrictStr]  # Hub ids of the training data (may be empty)
+    eval_dataset: EvalDataset
+    example: StrictStr = Field(pattern=r"./.")  # an MMM input (text/TASK) the card's usage example runs
+
+
 class FunnelConfig(Section):
     out: OutPath  # rows per stage and language, from the stages' metrics: the retention bars of `dvc plots`
 
@@ -573,6 +596,7 @@ class Params(Section):
     release_data: ReleaseDataConfig
     train: TrainConfig
     predict: PredictConfig
+    release_model: ReleaseModelConfig
 
     @property
     def validation(self) -> ValidateConfig:

@@ -74,3 +74,55 @@ def test_only_safetensors_folders_load(tiny_model_dir, tmp_path):  # noqa: F811
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
     with pytest.raises(ModelDirError, match="pickle weights pytorch_model.bin"):
         Engine.load(folder)
+
+
+class Script:
+    """A logits processor that makes the model print ``ids`` from the prompt's end on (then repeat the last)."""
+
+    def __init__(self, ids: list[int], prompt_tokens: int):
+        self.ids, self.prompt_tokens = ids, prompt_tokens
+
+    def __call__(self, input_ids, scores):
+        step = min(input_ids.shape[1] - self.prompt_tokens, len(self.ids) - 1)
+        forced = scores.new_full(scores.shape, float("-inf"))
+        forced[:, self.ids[step]] = 0.0
+        return forced
+
+
+@pytest.fixture(scope="module")
+def shipped_dir(tiny_model_dir, tmp_path_factory):  # noqa: F811
+    """The tiny model with the generation config a trained OIELLM folder ships."""
+    folder = tmp_path_factory.mktemp("shipped")
+    shutil.copytree(tiny_model_dir, folder, dirs_exist_ok=True)
+    oiellm_generation_config(load_tokenizer(folder)).save_pretrained(folder)
+    return folder
+
+
+def test_the_shipped_config_stops_at_every_token_that_holds_the_newline(shipped_dir, tok):
+    from transformers import GenerationConfig
+
+    config = GenerationConfig.from_pretrained(shipped_dir)
+    newline_tokens = [i for i in range(len(tok)) if "\n" in tok.decode([i])]
+    assert newline_tokens == ids(tok, "\n")  # the tiny BPE has one (Gemma: 32 runs of newlines)
+    assert config.eos_token_id == [tok.eos_token_id, *newline_tokens]
+    assert config.stop_strings is None and config.do_sample is False and config.max_new_tokens == 128
+
+
+@pytest.mark.parametrize("end", ["\n", "\n\n", "eos"])  # "\n\n" is two newline tokens here
+def test_the_text_generation_pipeline_returns_one_answer(shipped_dir, tok, end):
+    """The standard route (README: The released model): a plain pipeline call prints the answer and nothing
+    after it, whether the model ends it with EOS or with a newline (a line of junk is scripted after either)."""
+    from transformers import LogitsProcessorList, pipeline
+
+    pipe = pipeline("text-generation", model=str(shipped_dir))
+    prompt = "Marlon Brando starred in On the Waterfront./NER\n"
+    answer = "Society/NER/:person;Marlon Brando"
+    ending = [tok.eos_token_id] if end == "eos" else ids(tok, end)
+    script = Script(ids(tok, answer) + ending + ids(tok, "junk/NER/\nmore"), len(tok(prompt)["input_ids"]))
+    [out] = pipe(prompt, return_full_text=False, logits_processor=LogitsProcessorList([script]))
+    assert out["generated_text"] == (answer if end == "eos" else answer + "\n")
+    # the same rows through mmm's own engine: the folder's newline EOS ids leave its answers as they were
+    engine = Engine.load(shipped_dir)
+    assert engine.eos_ids == frozenset({tok.eos_token_id})
+    [row] = engine.generate([tok(prompt)["input_ids"]], engine.folder_settings(), lambda width: [Script(script.ids, width)])
+    assert (row.text, row.finish) == (answer, "eos" if end == "eos" else "stop")

@@ -116,3 +116,17 @@ def test_the_release_depends_on_every_file_it_reads(root):
     assert sorted(listed) == sorted(read)
     assert (cfg.train, cfg.test, cfg.gate) == (params.split.train, params.split.test, params.validation.gate)
     assert [p for p in stage["params"] if p != "release_data"] == [p for p in stages["funnel"]["params"] if p != "funnel"]
+
+
+def test_release_model_depends_on_what_it_reads_and_on_the_train_params_its_card_shows(root):
+    """mmm.release_model.inputs and TrainConfig.to_params are what the stage reads: a new one must be listed."""
+    from mmm import release_model
+
+    raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    params = config.load(root / "params.yaml")
+    stage = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["release_model"]
+    listed = [_resolve(dep, raw) for dep in stage["deps"] if dep.startswith("${")]
+    assert sorted(listed) == sorted(path.relative_to(root).as_posix() for path in release_model.inputs(params))
+    shown = [f"train.{key}" for key in params.train.to_params()]
+    assert sorted(p for p in stage["params"] if p.startswith("train.")) == sorted(shown)
+    assert "release_model" in stage["params"]

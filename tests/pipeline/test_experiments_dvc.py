@@ -1,6 +1,6 @@
 """The MRE ablation as users run it: `dvc exp run -S train.target=text_only` beside the joint baseline.
 
-A git-initialised copy of split -> train -> predict -> evaluate with a tiny model: the baseline is
+A git-initialised copy of split -> train -> predict -> evaluate -> release_model with a tiny model: the baseline is
 committed, the experiment runs through DVC, and `dvc exp show` / `dvc metrics diff` compare them.
 The model of the baseline is then fetched back by its artifact name with `dvc artifacts get`.
 """
@@ -17,7 +17,7 @@ from dvc_project import copy_project, dvc, env, seed_training_inputs
 from tiny_model import tiny_model_dir  # noqa: F401
 
 pytestmark = pytest.mark.slow
-STAGES = ("split", "train", "predict", "evaluate")
+STAGES = ("split", "train", "predict", "evaluate", "release_model")
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -65,6 +65,7 @@ def test_text_only_experiment_beside_the_joint_baseline(git_project, tmp_path):
     model = "model.safetensors"
     assert hashlib.sha256((fetched / model).read_bytes()).digest() == \
         hashlib.sha256((project / "models" / "oiellm" / model).read_bytes()).digest()
+    assert (fetched / "README.md").read_bytes() == (project / "models" / "release" / "oiellm" / "README.md").read_bytes()
 
     run = dvc(project, "exp", "run", "-n", "text-only", "-S", "train.target=text_only")
     assert "Running stage 'split'" not in run.stdout  # only the stages that read train.* and their downstream

@@ -106,8 +106,8 @@ def test_one_param_marks_only_the_stages_that_read_it(committed, changes, expect
 
 
 def test_the_rest_follows_by_data(committed):
-    """A changed split reaches validate, train, predict, evaluate, the funnel and the release through their deps, and
-    nothing else."""
+    """A changed split reaches validate, train, predict, evaluate, the funnel and both releases through their deps,
+    and nothing else."""
     from dvc.repo import Repo
 
     with Repo(str(committed)) as repo:
@@ -115,7 +115,7 @@ def test_the_rest_follows_by_data(committed):
         by_name = {stage.name: stage for stage in graph.nodes}
         downstream = {s.name for s in nx.ancestors(graph, by_name["split"])}
         upstream_of_label = {s.name for s in nx.descendants(graph, by_name["tconer_label"])}
-    assert downstream == {"validate", "train", "predict", "evaluate", "funnel", "release_data"}
+    assert downstream == {"validate", "train", "predict", "evaluate", "funnel", "release_data", "release_model"}
     assert upstream_of_label == {"tconer_convert", "convert_base"}
 
 
@@ -139,9 +139,10 @@ def test_dvc_yaml_consumes_every_value_the_paper_profile_changes(committed, root
     unconsumed = [key for key in keys if key not in run_settings
                   and not any(key == name or key.startswith(name + ".") for name in tracked)]
     assert unconsumed == [], f"params/paper.yaml changes values no stage of dvc.yaml reads: {unconsumed}"
-    # validate reads split.leakage and filter.items.ja.rules: the gate checks what the split and the filter promise
+    # validate reads split.leakage and filter.items.ja.rules: the gate checks what the split and the filter promise;
+    # the model release reads the base model's hub id and licence, and the train params its card shows
     assert set(status) == {"ingest", "tconer_convert", "filter@ja", "split", "validate", "train", "predict",
-                           "release_data"} | LLM_STAGES
+                           "release_data", "release_model"} | LLM_STAGES
     # train follows train.base_model: the profile's LLaMA folder is its dependency now (not in this copy)
     train_deps = next(e["changed deps"] for e in status["train"] if isinstance(e, dict) and "changed deps" in e)
     assert train_deps["models/base/Meta-Llama-3-8B"] == "deleted"
@@ -155,7 +156,7 @@ def test_artifacts_name_the_released_dataset_and_model(committed):
         outputs = {out.def_path for stage in repo.index.stages for out in stage.outs}
     assert {name: (a.path, a.type) for name, a in artifacts.items()} == {
         "mmm-dataset": ("data/release", "dataset"),
-        "oiellm": ("models/oiellm", "model"),
+        "oiellm": ("models/release/oiellm", "model"),
     }
     for artifact in artifacts.values():
         assert artifact.path in outputs, f"{artifact.path} is not a stage output"

@@ -27,7 +27,7 @@ def _print_error(lines: Sequence[str], prefix: str = "error") -> None:
 
 
 PIPELINE_ORDER = ("ingest", "tconer", "label-map", "translate", "review", "filter", "check", "assemble", "validate", "split",
-                  "funnel", "release-data", "convert-base", "train", "predict", "evaluate", "extract", "params", "profile")
+                  "funnel", "release-data", "convert-base", "train", "predict", "evaluate", "release-model", "extract", "params", "profile")
 
 
 class _HandledGroup(TyperGroup):

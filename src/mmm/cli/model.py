@@ -1,4 +1,4 @@
-"""OIELLM stages, in pipeline order: convert-base, train, predict, evaluate; and extract for one text or many."""
+"""OIELLM stages, in pipeline order: convert-base, train, predict, evaluate, release-model; and extract for one text or many."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ PANEL = "2. Model"
 
 
 def register(app: typer.Typer) -> None:
-    for command in (convert_base, train, predict, evaluate, extract):
+    for command in (convert_base, train, predict, evaluate, release_model, extract):
         name = command.__name__.replace("_", "-")
         app.command(name, rich_help_panel=PANEL)(interruptible(command) if command is evaluate else command)
 
@@ -126,6 +126,20 @@ def evaluate(
                                                   plot_data=plot_data, mode=value(mode), target=value(target))
     typer.echo(summary_line(evaluate_and_report(cfg), cfg.out))
 
+
+def release_model(
+    out_dir: Path | None = typer.Option(None, help="the release folder: the model's files and its card "
+                                                   "(default: release_model.out_dir)"),
+    params: Path = PARAMS,
+) -> None:
+    """Copy the trained model with a Hugging Face model card that carries the test scores (run after evaluate)."""
+    from mmm.release_model import run
+
+    params_ = config.load(params)
+    cfg = params_.release_model.with_flags(out_dir=out_dir)
+    result = run(params_, cfg)
+    typer.echo(f"release-model: {len(result['files'])} files, {result['model_index_results']} model-index scores, "
+               f"example answer {result['example']['answer']!r} -> {cfg.out_dir}")
 
 def extract(
     text: str | None = typer.Argument(None, metavar="[TEXT]", help="plain text (without /INSTRUCT); or many with --input"),

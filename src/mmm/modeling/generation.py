@@ -8,7 +8,10 @@
   string. transformers' ``StopStringCriteria`` ends generation there (it also catches a stop
   string inside a token, e.g. ``.\\n``); :func:`finish_row` is the single place that turns the
   generated ids into text, token count and finish reason. Prediction's newline rule is just the
-  stop string ``"\\n"``, read from the model folder's ``generation_config.json``.
+  stop string ``"\\n"`` (:meth:`Engine.folder_settings`).
+* A trained folder's ``generation_config.json`` carries the newline rule for standard tools as
+  EOS ids (:func:`oiellm_generation_config`); the engine leaves those ids to its stop string,
+  which cuts the newline off, so its answers do not depend on how a folder spells the rule.
 * Extra ``LogitsProcessor`` s (e.g. anchored translation's constraints) come in per batch through
   a callable that is told the padded prompt width.
 
@@ -70,14 +73,16 @@ class Engine:
         model.to(device).eval()
         configured = model.generation_config.eos_token_id
         eos = set(configured if isinstance(configured, (list, tuple)) else [] if configured is None else [configured])
+        eos = {i for i in eos if SEPARATOR not in tokenizer.decode([i])}  # the stop string's job (module doc)
         eos.add(tokenizer.eos_token_id)
         return cls(tokenizer, model, device, frozenset(eos))
 
     def folder_settings(self) -> Settings:
         """The generation settings the folder ships (``generation_config.json``).
 
-        A folder without them (a base model, an OIELLM trained before they were written) gets
-        the OIELLM format's rule: stop at the separator, answer at most the default budget."""
+        A folder without stop strings (a trained OIELLM, whose config spells the newline rule as
+        EOS ids for standard tools; a base model) gets the OIELLM format's rule: stop at the
+        separator; without a budget, answer at most the default one."""
         config = self.model.generation_config
         stop = config.stop_strings
         return Settings(
@@ -144,12 +149,22 @@ def finish_row(tokenizer: Any, ids: list[int], prompt_tokens: int, eos_ids: froz
     return Output(decode(count), count, prompt_tokens, finish)
 
 
+def separator_ids(tokenizer: Any) -> list[int]:
+    """Every token id whose text contains the separator (Gemma: the 32 newline-run tokens)."""
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return [i for i, text in enumerate(texts) if SEPARATOR in text]
+
+
 def oiellm_generation_config(tokenizer: Any, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> Any:
-    """What a trained folder ships so ``mmm extract`` needs nothing else: greedy, stop at EOS or
-    the separator (the model answers on one line), the default answer budget."""
+    """What a trained folder ships so ``mmm extract`` and standard tools need nothing else: greedy,
+    the default answer budget, stop at EOS or at the separator (the model answers on one line).
+
+    The separator rule is written as EOS ids (:func:`separator_ids`), not as ``stop_strings``:
+    ``generate`` refuses stop strings without a tokenizer argument, which transformers' text-generation
+    pipeline does not pass, so a folder with them cannot be used by ``pipeline(...)`` at all."""
     from transformers import GenerationConfig
 
     return GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        max_new_tokens=max_new_tokens, stop_strings=[SEPARATOR], do_sample=False,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=[tokenizer.eos_token_id, *separator_ids(tokenizer)],
+        pad_token_id=tokenizer.pad_token_id, max_new_tokens=max_new_tokens, do_sample=False,
     )
