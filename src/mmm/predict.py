@@ -76,8 +76,9 @@ FINISH = {"eos": "eos", "stop": "newline", "length": "max_new_tokens"}  # the co
 class Generator:
     """A trained model ready for batched greedy answers in its training format.
 
-    Its defaults (answer budget, stop rule) come from the folder's ``generation_config.json``
-    and the target format from ``oiellm.json``, so a model folder is all ``mmm extract`` needs."""
+    Its answer budget comes from the folder's ``generation_config.json``, its stop rule is the
+    format's newline (:meth:`Engine.folder_settings`) and its target format from ``oiellm.json``,
+    so a model folder is all ``mmm extract`` needs."""
 
     def __init__(self, model_dir: str | Path, dtype: str = "float32", device: Any = None):
         import torch
