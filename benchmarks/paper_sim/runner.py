@@ -6,9 +6,10 @@ simulated server's URL, the split's sizes when scaled), write the synthetic inpu
 simulated OpenAI-compatible server (real HTTP, real ``openai`` client in the stages), then run
 every data stage with ``dvc repro -s`` in pipeline order, measuring each stage's wall time, peak
 memory (``wait4``'s maxrss of dvc and the stage it runs) and the requests the server received.
-Training and prediction are not run (``dvc repro validate`` is the data pipeline's end; the
-model stages have their own tests and benchmarks). Finally the released dataset and the split
-are counted from the files the run produced and compared with the paper's tables cell by cell.
+Training and prediction are not run (the gate, the funnel and the dataset release end the data
+pipeline; the model stages have their own tests and benchmarks). Finally the released dataset, the
+split and the release's Parquet files are counted from the files the run produced and compared
+with the paper's tables cell by cell.
 
 Faults: ``fault_rate`` answers that share of first attempts with 429 or 500 (the stages retry);
 ``kills`` sends SIGTERM to the ``translate@en`` stage that many times, evenly through its
@@ -85,10 +86,11 @@ def overlay(spec: SimSpec, base_url: str, concurrency: int) -> dict[str, Any]:
 
 
 def stage_order(params: dict[str, Any]) -> list[str]:
-    """The data stages in pipeline order, up to the gate."""
+    """The data stages in pipeline order: up to the gate, then the retention funnel and the dataset release."""
     translate = [f"translate@{item}" for item in params["translate"]["items"]]
     filters = [f"filter@{item}" for item in params["filter"]["items"]]
-    return ["ingest", "tconer_convert", "tconer_label", "label_map", *translate, *filters, "assemble", "split", "validate"]
+    return ["ingest", "tconer_convert", "tconer_label", "label_map", *translate, *filters, "assemble", "split",
+            "validate", "funnel", "release_data"]
 
 
 def faults_for(rate: float):
@@ -216,13 +218,17 @@ class Simulation:
     # Results -------------------------------------------------------------------------------------
 
     def tables(self) -> dict[str, dict[str, dict[str, int]]]:
-        """Rows per (lang, dataset) in the released dataset, train and test, counted from the run's files."""
+        """Rows per (lang, dataset) in the released dataset, train and test, counted from the run's files: the
+        assembled JSONL and the split files, and the Parquet files of the dataset release (``parquet train/test``)."""
         params = self.params()
         files = {"released": params["assemble"]["out"], "train": params["split"]["train"], "test": params["split"]["test"]}
-        return {name: _count(self.project / path) for name, path in files.items()}
+        counted = {name: _count(self.project / path) for name, path in files.items()}
+        release = self.project / params["release_data"]["out_dir"]
+        return {**counted, **{f"parquet {split}": _count_parquet(release, split) for split in ("train", "test")}}
 
     def expected(self) -> dict[str, dict[str, dict[str, int]]]:
-        return {"released": self.spec.released, "train": self.spec.train, "test": self.spec.test}
+        return {"released": self.spec.released, "train": self.spec.train, "test": self.spec.test,
+                "parquet train": self.spec.train, "parquet test": self.spec.test}
 
 
 def _count(path: Path) -> dict[str, dict[str, int]]:
@@ -233,6 +239,17 @@ def _count(path: Path) -> dict[str, dict[str, int]]:
     table: dict[str, dict[str, int]] = {}
     for lang, dataset, n in counts.iter_rows():
         table.setdefault(lang, {})[dataset] = n
+    return table
+
+
+def _count_parquet(release: Path, split: str) -> dict[str, dict[str, int]]:
+    """Rows per (lang, dataset) of one split of the release, from each cell configuration's Parquet file."""
+    import polars as pl
+
+    table: dict[str, dict[str, int]] = {}
+    for path in sorted(release.glob(f"*/{split}.parquet")):
+        for lang, dataset, n in pl.read_parquet(path, columns=["lang", "dataset"]).group_by("lang", "dataset").len().iter_rows():
+            table.setdefault(lang, {})[dataset] = table.get(lang, {}).get(dataset, 0) + n
     return table
 
 
@@ -326,6 +343,8 @@ def run(options: SimOptions) -> dict[str, Any]:
         "peak_rss_mb": round(max((s.peak_rss_mb for s in sim.stages), default=0.0)),
     }
     print(format_tables(actual, expected))
+    parquet = [line for line in problems if line.startswith("parquet")]
+    print(f"data/release Parquet train/test: {'every cell equals Tables 3 and 4' if not parquet else f'{len(parquet)} cells differ'}")
     for item, values in report["estimate"].items():
         low, high = values["requests_estimated"]
         print(f"estimate {item}: {low if low == high else f'{low}-{high}'} requests, "

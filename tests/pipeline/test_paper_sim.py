@@ -30,7 +30,7 @@ def test_scaled_tables_are_consistent():
 
 def test_compare_names_every_differing_cell():
     spec = SimSpec(100)
-    expected = {"released": spec.released, "train": spec.train, "test": spec.test}
+    expected = {"released": spec.released, "train": spec.train, "test": spec.test, "parquet test": spec.test}
     actual = {name: {lang: dict(cells) for lang, cells in table.items()} for name, table in expected.items()}
     assert compare(actual, expected) == []
     actual["test"]["zh"]["TCREE"] += 1
@@ -39,12 +39,15 @@ def test_compare_names_every_differing_cell():
         f"released ja/SCNM: expected {spec.released['ja']['SCNM']}, counted 0",
         f"test zh/TCREE: expected {spec.test['zh']['TCREE']}, counted {spec.test['zh']['TCREE'] + 1}",
     ]
+    del actual["parquet test"]["en"]
+    assert compare(actual, expected)[-1] == f"parquet test en/TCONER: expected {spec.test['en']['TCONER']}, counted 0"
 
 
 def test_paper_profile_with_faults_and_kills_reproduces_the_tables(tmp_path):
     report = run(SimOptions(scale=100, workdir=tmp_path, concurrency=8, fault_rate=0.05, kills=2, report=None))
     assert report["mismatches"] == []
-    assert report["tables_match"]
+    assert report["tables_match"] and {"parquet train", "parquet test"} <= set(report["tables"])
+    assert [stage["name"] for stage in report["stages"]][-2:] == ["funnel", "release_data"]
     assert report["server"]["prompts_answered_twice"] == 0
     killed = next(stage for stage in report["stages"] if stage["name"] == "translate@en")
     assert killed["runs"] == 3 and 0 not in killed["exit_codes"][:2] and killed["exit_codes"][2] == 0
