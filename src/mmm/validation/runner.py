@@ -268,15 +268,19 @@ def run(config: ValidateConfig, leakage: str = "drop", waived: Mapping[str, Waiv
     report = Report(waived=waived)
     documents: dict[str, dict[str, Any]] = {}
     for check_name, check in config.checks.items():
-        needed = {loaded[name].meta["view"] for name in check.suites}
-        frames = views.build(check.files, needed | {"records"}, leakage)
-        report.rows[check_name] = len(frames["records"])
+        parsed = views.parse(check.files)
+        report.rows[check_name] = parsed.height
         asset = source.add_dataframe_asset(name=check_name)
+        frame, frame_view = None, None  # one view in memory at a time: rebuilt when the next suite needs another
         for name in check.suites:
             stored = loaded[name]
             view = stored.meta["view"]
+            if view != frame_view:
+                frame = frame_view = None
+                gc.collect()
+                frame, frame_view = views.view(parsed, view, leakage), view
             for rule in sorted({(e.meta or {}).get("rule") for e in stored.expectations} & set(waived)):
-                skipped = int(frames[view]["lang"].isin(waived[rule].langs).sum())
+                skipped = int(frame["lang"].isin(waived[rule].langs).sum())
                 report.unchecked.setdefault(check_name, {})[rule] = skipped
             suite = context.suites.add(
                 gx.ExpectationSuite(
@@ -289,12 +293,12 @@ def run(config: ValidateConfig, leakage: str = "drop", waived: Mapping[str, Waiv
             definition = context.validation_definitions.add(
                 gx.ValidationDefinition(name=f"{check_name}.{name}", data=batch, suite=suite)
             )
-            result = definition.run(batch_parameters={"dataframe": frames[view]}, result_format=result_format)
+            result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
             document = _without_run_times(result.to_json_dict())
             documents.setdefault(check_name, {})[name] = document
             report.outcomes.extend(_outcome(check_name, name, item, config.first_ids) for item in document["results"])
             del result, definition, batch
-        del frames  # before the next check builds its own: peak memory is one check's views, not two
+        del frame, parsed  # before the next check reads its files: peak memory is one check's rows and one view
         gc.collect()
     context.build_data_docs(site_names=[DOCS_SITE])
     targets = {"results": reports_dir / "results.json", "metrics": config.metrics, "gate": config.gate}

@@ -37,8 +37,16 @@ def read_sources(files: Mapping[str, str | Path]) -> pl.DataFrame:
     return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
 
 
-def build(files: Mapping[str, str | Path], views: set[str], leakage: str = "drop") -> dict[str, pd.DataFrame]:
-    """The requested views (``records``, ``entities``) over ``files``, as pandas frames.
+VIEWS: tuple[str, ...] = ("records", "entities")
+
+
+def parse(files: Mapping[str, str | Path]) -> pl.DataFrame:
+    """The rows of ``files`` parsed once per check (``filters.parse``); every view is built from it."""
+    return filters.parse(read_sources(files))
+
+
+def view(parsed: pl.DataFrame, name: str, leakage: str = "drop") -> pd.DataFrame:
+    """One view (``records`` or ``entities``) of ``parsed`` rows, as a pandas frame.
 
     ``records`` carries ``text_key``, the text as compared for train/test leakage (``records.text_key``:
     NFKC, whitespace removed), so the split gate catches near-duplicates the split itself drops, and
@@ -47,17 +55,21 @@ def build(files: Mapping[str, str | Path], views: set[str], leakage: str = "drop
     """
     if leakage not in ("drop", "keep"):
         raise ValueError(f"unknown leakage mode {leakage!r}")
-    parsed = filters.parse(read_sources(files))
-    out: dict[str, pd.DataFrame] = {}
-    if "records" in views:
+    if name == "records":
         key = filters.text_key_expr(pl.col("text"))
         leak_key = key if leakage == "drop" else pl.concat_str([pl.col("lang"), pl.col("dataset"), key], separator="\x1f")
-        out["records"] = parsed.select(
+        return parsed.select(
             *RECORD_FIELDS, "text", "text_label", "source", "line", text_key=key, leak_key=leak_key
         ).to_pandas(use_pyarrow_extension_array=True)
-    if "entities" in views:
-        out["entities"] = filters.entity_rows(parsed, keep=_KEEP).drop("_row").to_pandas(use_pyarrow_extension_array=True)
-    unknown = views - {"records", "entities"}
+    if name == "entities":
+        return filters.entity_rows(parsed, keep=_KEEP).drop("_row").to_pandas(use_pyarrow_extension_array=True)
+    raise ValueError(f"unknown suite view {name!r} (known: {', '.join(VIEWS)})")
+
+
+def build(files: Mapping[str, str | Path], views: set[str], leakage: str = "drop") -> dict[str, pd.DataFrame]:
+    """The requested views over ``files`` at once (for tools and tests; the runner holds one view at a time)."""
+    unknown = views - set(VIEWS)
     if unknown:
         raise ValueError(f"unknown suite view(s): {', '.join(sorted(unknown))}")
-    return out
+    parsed = parse(files)
+    return {name: view(parsed, name, leakage) for name in VIEWS if name in views}
