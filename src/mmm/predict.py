@@ -246,6 +246,9 @@ class _HfWorld:
     def wait(self) -> None:
         self.state.wait_for_everyone()
 
+    def close(self) -> None:
+        pass
+
     def generated_tokens(self, predicted: list[dict]) -> int:
         return sum(row["_new_tokens"] for row in predicted)
 
@@ -280,6 +283,9 @@ class _ApiWorld:
     def wait(self) -> None:
         pass
 
+    def close(self) -> None:
+        self.generator.close()
+
     def generated_tokens(self, predicted: list[dict]) -> int:
         """Tokens the server generated for the last chunk (cached answers cost none)."""
         return self.generator.summaries[-1].completion_tokens
@@ -307,18 +313,21 @@ def _run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metric
     resumed = world.share(len(partial.done) if partial is not None else 0)
     start = time.perf_counter()
     fresh_tokens = 0
-    for index, chunk in enumerate(rows.chunks(test_path, selection, cfg.chunk_rows)):
-        if index < resumed:
-            continue
-        try:
-            predicted, relabelled = world.predict(chunk)
-        except IncompleteRun as exc:
-            saved = min(index * cfg.chunk_rows, selection.count)
-            raise IncompleteRun(f"predict: {saved} of {selection.count} rows saved in {partial.path if partial else '-'}, "
-                                "nothing published", *exc.problems) from None
-        if partial is not None:
-            fresh_tokens += world.generated_tokens(predicted)
-            partial.append(index, predicted, relabelled)
+    try:
+        for index, chunk in enumerate(rows.chunks(test_path, selection, cfg.chunk_rows)):
+            if index < resumed:
+                continue
+            try:
+                predicted, relabelled = world.predict(chunk)
+            except IncompleteRun as exc:
+                saved = min(index * cfg.chunk_rows, selection.count)
+                raise IncompleteRun(f"predict: {saved} of {selection.count} rows saved in "
+                                    f"{partial.path if partial else '-'}, nothing published", *exc.problems) from None
+            if partial is not None:
+                fresh_tokens += world.generated_tokens(predicted)
+                partial.append(index, predicted, relabelled)
+    finally:
+        world.close()
     generate_time = time.perf_counter() - start
     result: dict[str, Any] = {}
     if partial is not None:

@@ -101,6 +101,25 @@ def test_openai_backend_writes_predictions_that_evaluate_scores(project, fake_op
     assert evaluation["metrics"]["ja"]["SCNM"]["ALL"] == 100.0
 
 
+def test_one_cache_shard_serves_every_chunk_and_is_compacted_once(project, fake_openai, monkeypatch):
+    """Chunk after chunk the run reuses one loaded shard; it is rewritten once at the end, not once per chunk
+    (which would read and rewrite the whole shard ~160 times at Table 4's size)."""
+    from mmm.llm import ResponseCache
+
+    params, rows, tmp = project
+    loads, compactions = [], []
+    real_init, real_compact = ResponseCache.__init__, ResponseCache.compact
+    monkeypatch.setattr(ResponseCache, "__init__", lambda self, *a: (loads.append(a), real_init(self, *a))[1])
+    monkeypatch.setattr(ResponseCache, "compact", lambda self: (compactions.append(self.path), real_compact(self))[1])
+    result = runner.invoke(app, ["predict", "--params", str(params)])
+    assert result.exit_code == 0, result.output
+    telemetry = json.loads((tmp / "logs" / "predict.json").read_text())
+    assert telemetry["llm"]["calls"] == 3 and len(loads) == 1 and len(compactions) == 1  # 3 chunks, 1 shard
+    [shard] = (tmp / "cache").glob("openai-completions__weights-sha256-*.jsonl")
+    keys = [json.loads(line)["key"] for line in shard.read_text(encoding="utf-8").splitlines()]
+    assert keys == sorted(set(keys)) and len(keys) == len(rows)  # compacted: sorted, one line per prompt
+
+
 def test_cached_answers_follow_the_weights_not_the_served_name(project, fake_openai):
     params, rows, tmp = project
     assert runner.invoke(app, ["predict", "--params", str(params)]).exit_code == 0

@@ -191,8 +191,11 @@ def extract(
             from mmm.predict import request_spec
 
             request_spec(Request(text, task, dataset, None), value(constrained), value(lang))  # before any request
-            result = extract(text, task, _server_generator(model_dir, base_url, model, params), max_new_tokens,
-                             value(constrained), value(lang), wanted, dataset)
+            server = _server_generator(model_dir, base_url, model, params)
+            try:
+                result = extract(text, task, server, max_new_tokens, value(constrained), value(lang), wanted, dataset)
+            finally:
+                server.close()
         else:
             result = extract_from_folder(text, task, model_dir, max_new_tokens, value(constrained), value(lang), wanted,
                                          dataset, value(dtype), device, rescore_labels)
@@ -212,8 +215,12 @@ def extract(
     # every row is checked before the model loads (or a request is sent)
     generator = (_server_generator(model_dir, base_url, model, params) if served
                  else load_generator(model_dir, value(dtype), device))
-    results = extract_many([r.request for r in rows], generator, max_new_tokens, value(constrained), value(lang),
-                           batch_size, progress=out is not None, rescore_labels=rescore_labels)
+    try:
+        results = extract_many([r.request for r in rows], generator, max_new_tokens, value(constrained), value(lang),
+                               batch_size, progress=out is not None, rescore_labels=rescore_labels)
+    finally:
+        if served:
+            generator.close()  # the server's answers: the cache shard compacted once
     lines = [output_row(row, result, row.request) for row, result in zip(rows, results)]
     if out is not None:
         _write_rows(out, lines)

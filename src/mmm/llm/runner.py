@@ -114,6 +114,7 @@ def run_requests(
     logits_hook: LogitsHook | None = None,
     budget: Budget | None = None,
     cache_as: str | None = None,
+    cache: ResponseCache | None = None,
 ) -> RunReport:
     """Answer every request; see the module docstring. Raises ``LLMConfigError`` before any work
     when the run cannot succeed (missing key, missing model, replay misses).
@@ -124,6 +125,10 @@ def run_requests(
     ``cache_as``: the model identity answers are cached under (key and shard) instead of ``config.model``, e.g. the
     sha256 of the weights a server serves, whose name is then only how requests address it.
 
+    ``cache``: a shard the caller opened (``ResponseCache(config.cache_dir, config.family, identity)``) and reuses
+    across the calls of a long job; the caller then compacts it once at the end, instead of every call loading and
+    rewriting the whole shard (quadratic in the job's size). None: this call opens and compacts its own.
+
     A SIGINT/SIGTERM that stopped an ``openai`` run is raised again (``KeyboardInterrupt``,
     ``mmm.errors.Terminated``) once the requests in flight are drained and the summary is logged.
     """
@@ -132,7 +137,11 @@ def run_requests(
     summary = RunSummary(backend=config.backend, model=config.model, family=config.family, requests=len(requests))
     constrained = logits_hook is not None and config.family.startswith("local")
     identity = cache_as or config.model
-    cache = ResponseCache(config.cache_dir, config.family, identity)
+    owned = cache is None
+    if cache is None:
+        cache = ResponseCache(config.cache_dir, config.family, identity)
+    elif (cache.family, cache.model) != (config.family, identity):
+        raise ValueError(f"run_requests: the cache given is {cache.path}, not the shard of {config.family}/{identity}")
 
     keys: dict[str, str] = {}
     misses: dict[str, LLMRequest] = {}  # key -> first request with that key
@@ -178,7 +187,7 @@ def run_requests(
                 outcomes = asyncio.run(run.online(work))
         finally:
             run.close()
-            if cache.added:
+            if owned and cache.added:
                 cache.compact()
         if run.drain.stopping:
             stopped = run.drain

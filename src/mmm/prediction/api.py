@@ -24,7 +24,7 @@ from typing import Any
 
 from mmm.config import LLMConfig
 from mmm.errors import IncompleteRun, MMMError
-from mmm.llm import GenParams, LLMRequest, RunSummary, new_budget, run_requests
+from mmm.llm import GenParams, LLMRequest, ResponseCache, RunSummary, new_budget, run_requests
 from mmm.llm import types as t
 from mmm.llm.pending import describe
 from mmm.modeling.constrained import ConstraintError, check_mode
@@ -68,6 +68,8 @@ class ApiGenerator:
         self.budget = new_budget(llm)  # one budget for every call of the run (llm.max_requests bounds the run)
         self.max_new_tokens = _folder_budget(Path(model_dir))
         self.summaries: list[RunSummary] = []
+        # one shard for every call: loaded once, appended to, compacted once by close() (not per chunk)
+        self.cache = ResponseCache(llm.cache_dir, llm.family, self.cache_identity)
 
     @property
     def target(self) -> str:
@@ -86,7 +88,8 @@ class ApiGenerator:
             raise ConstraintError("constrained decoding needs the model's logits: not with backend openai")
         params = GenParams(max_tokens=max_new_tokens or self.max_new_tokens, temperature=0.0, stop=(SEPARATOR,))
         requests = [LLMRequest(str(i), prompt_text(text), params) for i, text in enumerate(inputs)]
-        report = run_requests(requests, self.llm, desc="predict", budget=self.budget, cache_as=self.cache_identity)
+        report = run_requests(requests, self.llm, desc="predict", budget=self.budget, cache_as=self.cache_identity,
+                              cache=self.cache)
         self.summaries.append(report.summary)
         results = [report.results[r.id] for r in requests]
         pending = Counter(r.error for r in results if r.pending)
@@ -99,6 +102,11 @@ class ApiGenerator:
             raise IncompleteRun(describe(pending, len(inputs), "rows", self.llm, [report.summary]))
         return [Generation((r.text or "").strip(), finish_of(r.finish_reason, r.stop_reason), r.completion_tokens)
                 for r in results]
+
+    def close(self) -> None:
+        """Compact the cache shard once (sorted, one line per key), after the run's last call or a stop."""
+        if self.cache.added:
+            self.cache.compact()
 
     def telemetry(self) -> dict[str, Any]:
         """The LLM layer's counters summed over the run's calls (requests, cache hits, sent, retries, tokens, time)."""
