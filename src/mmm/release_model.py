@@ -13,10 +13,8 @@ the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import shutil
-from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from mmm import publish, registry
 from mmm.config import Params, ReleaseModelConfig
 from mmm.errors import DataError, MMMError, require_file
 from mmm.io import portable_path, read_records, read_text, write_json
+from mmm.modeling.card import data_summary as train_data_summary
 
 CARD = "README.md"
 LEVELS = ("TL", "WL", "ALL")
@@ -107,13 +106,10 @@ def card_data(cfg: ReleaseModelConfig, rows: list[dict[str, Any]]) -> Any:
 
 
 def data_summary(path: Path) -> dict[str, Any]:
-    """The training file as the card names it: path, rows, sha256 and rows per language/sub-dataset."""
-    records = read_records(path)
-    with open(path, "rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256").hexdigest()
-    cells = Counter(f"{r['lang']}/{r['dataset']}" for r in records)
-    return {"file": portable_path(path), "rows": len(records), "sha256": digest,
-            "cells": ", ".join(f"{cell} {n}" for cell, n in sorted(cells.items()))}
+    """The training file as the card names it: train's own summary (path, rows, sha256, rows per cell) and the
+    cells as one line."""
+    summary = train_data_summary(path, read_records(path))
+    return {**summary, "cells": ", ".join(f"{cell} {n}" for cell, n in summary["rows_by_cell"].items())}
 
 
 def decoding(params: Params) -> dict[str, Any]:
