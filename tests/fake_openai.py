@@ -235,6 +235,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         state = self.server_state
         raw = self._body()
+        if raw is None:  # the client went away mid-body (a killed run): no request to log or answer
+            self.close_connection = True
+            return
         if not self._authorised():
             return
         path = self.path.split("?")[0]
@@ -363,9 +366,11 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _body(self) -> bytes:
+    def _body(self) -> bytes | None:
+        """The request body, or None when fewer bytes arrived than ``Content-Length`` says (the client died)."""
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        raw = self.rfile.read(length) if length else b""
+        return raw if len(raw) == length else None
 
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(obj).encode("utf-8"), "application/json", headers)
