@@ -83,15 +83,19 @@ def test_rescored_labels_keep_what_training_taught_and_are_counted(tmp_path, mem
 
     model, rows = memorised
     test = write(tmp_path / "test.jsonl", rows)
+    with pytest.raises(ConstraintError, match="both re-pick word labels"):
+        run(make("predict", gate=None, model=str(model), constrained="schema", rescore_labels=True,
+                 label_prototypes=True), test, tmp_path / "p.jsonl", tmp_path / "p.json")
     metrics = run(make("predict", gate=None, model=str(model), batch_size=2, max_new_tokens=80, constrained="schema",
-                       rescore_labels=True), test, tmp_path / "predictions.jsonl", tmp_path / "predict.json")
+                       rescore_labels=True, label_prototypes=False), test, tmp_path / "predictions.jsonl",
+                  tmp_path / "predict.json")
     PartialState._reset_state()
     predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert [p["prediction"] for p in predictions] == [r["output"] for r in rows]  # the trained label scores best
     assert metrics["rescore_labels"] is True and metrics["relabelled_pieces"] == 0
     with pytest.raises(ConstraintError, match="rescore_labels needs a closed label set"):
-        run(make("predict", gate=None, model=str(model), constrained="off", rescore_labels=True), test,
-            tmp_path / "p.jsonl", tmp_path / "p.json")
+        run(make("predict", gate=None, model=str(model), constrained="off", rescore_labels=True, label_prototypes=False),
+            test, tmp_path / "p.jsonl", tmp_path / "p.json")
     assert not (tmp_path / "p.jsonl").exists()
 
 

@@ -56,6 +56,12 @@ def test_full_fine_tune_saves_a_plain_reloadable_safetensors_model(tmp_path, tin
     assert saved["loss_first"] == round(saved["loss_first"], 4) and saved["base_model"] == tiny_model_dir.name
     files = {p.name for p in paths.out_dir.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", FORMAT_FILE, "README.md"} <= files
+    # label prototypes of the SCNM rows, at a layer chosen among the depths' layers (2 layers: 1 and 2)
+    assert {"label_prototypes.safetensors", "label_prototypes.json"} <= files
+    chosen = saved["label_prototypes"]
+    assert chosen["datasets"] == ["SCNM"] and set(chosen["leave_one_row_out_accuracy"]) == {"1", "2"}
+    assert chosen["layer"] in (1, 2) and sum(chosen["entities"]["SCNM"]) > 12
+    assert json.loads((paths.out_dir / "label_prototypes.json").read_text()) == chosen
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl"))]
     check_model_dir(paths.out_dir)
 
@@ -171,6 +177,9 @@ def test_cast_state_keeps_tied_tensors_shared():
         ({"lora": {"rank": 8}}, "train.lora.rank: unknown key"),
         ({"batch_size": 8}, "train.batch_size: unknown key"),
         ({"learning_rate": "1e-5"}, "train.learning_rate: .*expected a number"),
+        ({"prototypes": {"datasets": ["TCONER"], "depths": [0.5]}}, "TCONER has open-domain labels"),
+        ({"prototypes": {"datasets": ["SCNX"], "depths": [0.5]}}, "unknown dataset 'SCNX'"),
+        ({"prototypes": {"datasets": ["SCNM"], "depths": [1.5]}}, "fraction of the model's layers"),
     ],
 )
 def test_bad_train_params_are_named(section, message):
@@ -186,6 +195,7 @@ def test_paper_profile_trains_like_the_paper(root, tmp_path):
     profile.apply(root / "params" / "paper.yaml", copy)
     paper = config.load(copy).train
     assert (paper.method, paper.epochs, paper.learning_rate, paper.mixed_precision) == ("full", 3, 1e-5, "bf16")
+    assert paper.prototypes.datasets == [] and config.load(copy).predict.label_prototypes is False  # labels as generated
 
 
 @pytest.mark.parametrize("name", ["cpu", "multi_cpu", "multi_gpu", "fsdp", "deepspeed_zero3"])
@@ -252,3 +262,14 @@ def run_group(command: list[str], env: dict[str, str], timeout: int = 240) -> No
         process.communicate()
         pytest.fail(f"{command[0]} did not finish in {timeout} s")
     assert process.returncode == 0, stderr[-3000:]
+
+
+@pytest.mark.parametrize("depths, layers, expected", [
+    ([0.33, 0.5, 0.67, 0.83], 18, [6, 9, 12, 15]),  # Gemma 3 270M
+    ([0.33, 0.5, 0.67, 0.83], 2, [1, 2]),  # repeats dropped, never layer 0 (the embeddings)
+    ([0.5, 1.0], 32, [16, 32]),
+])
+def test_prototype_layers_are_fractions_of_the_depth(depths, layers, expected):
+    from mmm.train import prototype_layers
+
+    assert prototype_layers(depths, layers) == expected

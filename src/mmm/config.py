@@ -429,6 +429,24 @@ class LoraSettings(Section):
     target_modules: StrictStr | list[StrictStr]
 
 
+class PrototypeSettings(Section):
+    datasets: list[StrictStr]  # sub-datasets whose closed word labels get prototypes ([]: none)
+    depths: list[Float] = Field(min_length=1)  # candidate layers as fractions of the model's depth
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        from mmm import registry
+
+        if any(not 0 < d <= 1 for d in self.depths):
+            raise ValueError("each depth is a fraction of the model's layers, in (0, 1]")
+        for name in self.datasets:
+            if name not in registry.DATASETS:
+                raise ValueError(f"unknown dataset {name!r}; known: {', '.join(registry.DATASETS)}")
+            if registry.kind(name).open_domain:
+                raise ValueError(f"{name} has open-domain labels: prototypes need a closed label set")
+        return self
+
+
 RESUME_KEYS = ("checkpoints", "checkpoint_every", "resume")  # how a run is made resumable, not what it trains
 
 
@@ -438,6 +456,7 @@ class TrainConfig(Section):
     target: Target
     method: Literal["lora", "full"]
     lora: LoraSettings
+    prototypes: PrototypeSettings  # label prototypes written with the model (mmm.modeling.prototypes)
     epochs: StrictInt = Field(ge=1)
     max_steps: StrictInt | None = Field(ge=1)
     learning_rate: Float = Field(gt=0)
@@ -498,6 +517,7 @@ class PredictConfig(Section):
     gate: InPath | None  # validate.gate (null: no check, for predicting on files outside the pipeline)
     constrained: Constrained
     rescore_labels: StrictBool  # re-pick word labels by the joint probability of label and entity (mmm.modeling.relabel)
+    label_prototypes: StrictBool  # re-pick closed-set word labels by the model folder's label prototypes (mmm.modeling.prototypes)
     test: InPath
     out: OutPath
     metrics: OutPath

@@ -50,6 +50,7 @@ from mmm.modeling.constrained import (
 from mmm.modeling.determinism import reproducible
 from mmm.modeling.generation import Engine
 from mmm.modeling.loading import ModelDirError, check_model_dir, read_format
+from mmm.modeling import prototypes
 from mmm.modeling.relabel import Answer, relabel
 from mmm.modeling.sequence import (
     SequenceError,
@@ -87,6 +88,7 @@ class Generator:
         device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.engine = Engine.load(model_dir, dtype, device)
         self.settings = self.engine.folder_settings()
+        self.prototypes = prototypes.load(model_dir)
 
     @property
     def target(self) -> str:
@@ -139,6 +141,17 @@ class Generator:
             task = "" if spec is None else spec.marker.decode()[1:-1]
             rows.append(Answer(input_, answer, dataset, task, self.target, labels))
         return relabel(self.engine.model, self.tokenizer, rows)
+
+    def relabel_by_prototypes(self, inputs: Sequence[str], answers: Sequence[str], datasets: Sequence[str],
+                              constraints: Sequence[RowSpec | None]) -> tuple[list[str], int]:
+        """``answers`` with each word label of a closed set re-picked by the nearest label prototype of the
+        folder (:mod:`mmm.modeling.prototypes`), and how many labels changed; unchanged without prototypes."""
+        if self.prototypes is None:
+            return list(answers), 0
+        allowed = [None if spec is None or spec.word_labels is None else sorted(x.decode() for x in spec.word_labels)
+                   for spec in constraints]
+        return prototypes.relabel(self.engine.model, self.tokenizer, self.prototypes, inputs, answers, datasets,
+                                  allowed, self.target)
 
 
 def check_rescore(rescore_labels: bool, constrained: str) -> None:
@@ -193,6 +206,9 @@ def run(cfg: PredictConfig, test_path: str | Path, out_path: str | Path, metrics
     constrained decoding and rescoring before anything is sent."""
     publish.check_distinct({"out": Path(out_path), "metrics": Path(metrics_path)}, [Path(test_path)])
     check_rescore(cfg.rescore_labels, cfg.constrained)
+    if cfg.rescore_labels and cfg.label_prototypes:
+        raise ConstraintError("predict.rescore_labels and predict.label_prototypes both re-pick word labels: "
+                              "set one of them to false")
     if cfg.backend == "openai":
         check_servable(cfg.constrained, cfg.rescore_labels)
         if llm is None:
@@ -237,6 +253,9 @@ class _HfWorld:
             if cfg.rescore_labels and specs is not None:
                 texts, relabelled = generator.rescore([r["input"] for r in mine], texts, [r["dataset"] for r in mine],
                                                       specs)
+            elif cfg.label_prototypes and specs is not None:
+                texts, relabelled = generator.relabel_by_prototypes([r["input"] for r in mine], texts,
+                                                                    [r["dataset"] for r in mine], specs)
             answered = [_row(r, text, generator.target, g) for r, g, text in zip(mine, generations, texts)]
         if self.processes > 1:
             answered = gather_object(answered)
@@ -364,7 +383,7 @@ def _publish(cfg: PredictConfig, partial: Partial, selection: rows.Selection, wo
         if tally.rows != selection.count:
             raise RuntimeError(f"{partial.path}: {tally.rows} rows for {selection.count} chosen test rows")
         tail = {"constrained": cfg.constrained, "rescore_labels": cfg.rescore_labels,
-                "relabelled_pieces": relabelled, "processes": world.processes}
+                "label_prototypes": cfg.label_prototypes, "relabelled_pieces": relabelled, "processes": world.processes}
         if cfg.backend != "hf":  # absent: hf, so the default run's metrics keep their bytes
             tail["backend"] = cfg.backend
         metrics = tally.metrics({"model": portable_path(cfg.model), "target": world.target,
@@ -421,10 +440,13 @@ def request_spec(request: Request, constrained: str, lang: str | None, target: s
 
 def extract_many(requests: Sequence[Request], generator: Generator | ApiGenerator, max_new_tokens: int | None = None,
                  constrained: str = "off", lang: str | None = None, batch_size: int = 16,
-                 progress: bool = False, rescore_labels: bool = False) -> list[Extraction]:
+                 progress: bool = False, rescore_labels: bool = False,
+                 label_prototypes: bool = True) -> list[Extraction]:
     """Answer many texts in batches (longest prompts first), results in request order.
 
-    Each request is parsed as its own dataset and task; ``constrained``/``lang``/``rescore_labels`` apply to all."""
+    Each request is parsed as its own dataset and task; ``constrained``/``lang``/``rescore_labels`` apply to all.
+    ``label_prototypes``: re-pick closed-set word labels by the folder's label prototypes, if it has them
+    (``rescore_labels`` instead, when asked)."""
     check_rescore(rescore_labels, constrained)
     specs = [request_spec(r, constrained, lang, generator.target) for r in requests]
     inputs = [format_input(r.text, r.task) for r in requests]
@@ -434,6 +456,8 @@ def extract_many(requests: Sequence[Request], generator: Generator | ApiGenerato
     texts = [g.text for g in generations]
     if rescore_labels:
         texts, _ = generator.rescore(inputs, texts, datasets, specs)
+    elif label_prototypes and isinstance(generator, Generator):
+        texts, _ = generator.relabel_by_prototypes(inputs, texts, datasets, specs)
     results = []
     for request, input_, dataset, generation, text in zip(requests, inputs, datasets, generations, texts):
         common = {"input": input_, "raw": text, "target": generator.target, "dataset": dataset,
@@ -449,17 +473,18 @@ def extract_many(requests: Sequence[Request], generator: Generator | ApiGenerato
 
 def extract(text: str, task: str, generator: Generator | ApiGenerator, max_new_tokens: int | None = None,
             constrained: str = "off", lang: str | None = None, labels: Sequence[str] | None = None,
-            dataset: str | None = None, rescore_labels: bool = False) -> Extraction:
+            dataset: str | None = None, rescore_labels: bool = False, label_prototypes: bool = True) -> Extraction:
     """Run the model on one plain text with an instruction word (``NER``, ``Sentiment Adj``...).
 
     ``max_new_tokens`` None: the budget the model folder ships. ``constrained`` grammar/schema holds
     the answer to the MMM grammar (schema: inventories of ``lang``, all three if None; ``labels``
     restricts the word-level labels). ``dataset`` picks the sub-dataset of a shared task word
     (``NER``: SCNM by default, TCONER for open-domain text labels). ``rescore_labels`` re-picks each word
-    label of a closed set by the joint probability of label and entity."""
+    label of a closed set by the joint probability of label and entity; ``label_prototypes`` by the folder's label
+    prototypes."""
     request = Request(text, task, dataset, None if labels is None else tuple(labels))
     return extract_many([request], generator, max_new_tokens, constrained, lang, batch_size=1,
-                        rescore_labels=rescore_labels)[0]
+                        rescore_labels=rescore_labels, label_prototypes=label_prototypes)[0]
 
 
 def extract_spec(text: str, task: str, dataset: str, constrained: str, lang: str | None,
@@ -486,10 +511,11 @@ def load_generator(model_dir: str | Path, dtype: str = "float32", device: str | 
 def extract_from_folder(text: str, task: str, model_dir: str | Path, max_new_tokens: int | None = None,
                         constrained: str = "off", lang: str | None = None,
                         labels: Sequence[str] | None = None, dataset: str | None = None,
-                        dtype: str = "float32", device: str | None = None, rescore_labels: bool = False) -> Extraction:
+                        dtype: str = "float32", device: str | None = None, rescore_labels: bool = False,
+                        label_prototypes: bool = True) -> Extraction:
     """``mmm extract`` with nothing but a model folder: format, budget and stop rule are the folder's."""
     # an unknown task (or a bad constraint) fails before the model is loaded
     check_rescore(rescore_labels, constrained)
     request_spec(Request(text, task, dataset, None if labels is None else tuple(labels)), constrained, lang)
     return extract(text, task, load_generator(model_dir, dtype, device), max_new_tokens, constrained, lang, labels,
-                   dataset, rescore_labels)
+                   dataset, rescore_labels, label_prototypes)

@@ -117,7 +117,7 @@ def decoding(params: Params) -> dict[str, Any]:
     predicted = _json(params.predict.metrics)
     try:
         return {"constrained": predicted["constrained"], "rescore_labels": predicted["rescore_labels"],
-                "dtype": params.predict.dtype}
+                "label_prototypes": predicted.get("label_prototypes", False), "dtype": params.predict.dtype}
     except (KeyError, TypeError):
         raise DataError(f"{params.predict.metrics}: not the predict stage's metrics (no constrained, rescore_labels)") from None
 

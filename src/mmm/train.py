@@ -242,6 +242,9 @@ def _train(cfg: TrainConfig, paths: Paths, log_dir: str | Path | None) -> dict[s
     with publish.outputs(paths.outputs() if main else {}, folders=["model"]) as out:
         save_model(accelerator, wrapper, tokenizer, cfg, paths, records, metrics, out.get("model"))
         if main:
+            found = write_prototypes(cfg, out["model"], records)
+            if found is not None:
+                metrics["label_prototypes"] = found
             from mmm.modeling.card import plot_curve, write_curve
 
             write_curve(out["curve"], curve)
@@ -392,6 +395,34 @@ def save_model(accelerator: Any, model: Any, tokenizer: Any, cfg: TrainConfig, p
     pickles = [p.name for p in stage.iterdir() if p.suffix in {".bin", ".pt", ".pth", ".pkl"}]
     if pickles:
         raise RuntimeError(f"refusing to publish pickle files: {', '.join(pickles)}")
+
+
+def prototype_layers(depths: list[float], layers: int) -> list[int]:
+    """Candidate layers (1..``layers``) at fractions ``depths`` of the model's depth, in order, without repeats."""
+    chosen: list[int] = []
+    for depth in depths:
+        layer = min(layers, max(1, round(depth * layers)))
+        if layer not in chosen:
+            chosen.append(layer)
+    return chosen
+
+
+def write_prototypes(cfg: TrainConfig, folder: Path, records: list[dict]) -> dict[str, Any] | None:
+    """Label prototypes of ``cfg.prototypes.datasets`` in the saved ``folder``, built from the model as prediction
+    loads it (the stored dtype, computed in float32); their metadata, or None if none were written."""
+    from mmm.modeling import prototypes
+    from mmm.modeling.loading import load_model, load_tokenizer
+
+    if not cfg.prototypes.datasets:
+        return None
+    model = load_model(folder, "float32").eval()
+    tokenizer = load_tokenizer(folder, padding_side="right")
+    layers = prototype_layers(cfg.prototypes.depths, model.config.num_hidden_layers)
+    found = prototypes.build(model, tokenizer, records, cfg.prototypes.datasets, layers)
+    if found is None:
+        return None
+    prototypes.save(found, folder)
+    return found.meta
 
 
 def _record_dtype(config_file: Path, dtype: str) -> None:

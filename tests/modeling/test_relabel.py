@@ -10,7 +10,7 @@ from tiny_model import one_torch_thread, tiny_model_dir  # noqa: F401
 
 from mmm.modeling import relabel as R
 from mmm.modeling.generation import Engine
-from mmm.modeling.sequence import encode_prompt
+from mmm.modeling.sequence import encode_prompt, render_answer
 
 INPUT = "Ann met Bob in Tokyo./NER"
 LABELS = ("Person", "Location", "Company")
@@ -31,7 +31,7 @@ def one_by_one(engine: Engine, a: R.Answer, text_label: str | None, pieces: list
     import torch
 
     tok = engine.tokenizer
-    prefix = R.render(a.target, text_label, a.task, pieces[:index]) + ":"
+    prefix = render_answer(a.target, text_label, a.task, pieces[:index]) + ":"
     last = index == len(pieces) - 1
     body = f"{label};{pieces[index][1]}" + ("" if last else ":")
     base = tok(prefix, add_special_tokens=False)["input_ids"]

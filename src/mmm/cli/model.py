@@ -71,6 +71,9 @@ def predict(
     rescore_labels: bool | None = typer.Option(
         None, "--rescore-labels/--no-rescore-labels",
         help="re-pick each word label by the joint probability of label and entity (default: predict.rescore_labels)"),
+    label_prototypes: bool | None = typer.Option(
+        None, "--label-prototypes/--no-label-prototypes",
+        help="re-pick each closed-set word label by the model folder's label prototypes (default: predict.label_prototypes)"),
     backend: PredictBackend | None = typer.Option(
         None, help="hf: generate here | openai: ask an OpenAI-compatible server such as vLLM (default: predict.backend)"),
     base_url: str | None = typer.Option(None, help="openai: the server, e.g. http://127.0.0.1:8000/v1 (default: "
@@ -85,6 +88,7 @@ def predict(
     params_ = config.load(params)
     cfg = params_.predict.with_flags(test=test_file, model=model_dir, out=out, metrics=metrics,
                                      constrained=value(constrained), rescore_labels=rescore_labels,
+                                     label_prototypes=label_prototypes,
                                      backend=value(backend), base_url=base_url, served_model=model)
     result = run(cfg, cfg.test, cfg.out, cfg.metrics, log_dir=params_.logs.dir, llm=params_.llm)
     if result:
@@ -162,6 +166,10 @@ def extract(
     rescore_labels: bool = typer.Option(
         False, "--rescore-labels", help="re-pick each word label of a closed set (schema inventory or --labels) by the "
                                         "model's joint probability of label and entity"),
+    label_prototypes: bool = typer.Option(
+        True, "--label-prototypes/--no-label-prototypes",
+        help="re-pick each word label of a closed set by the folder's label prototypes, when it has them for the "
+             "row's dataset (SCNM in a default build); --rescore-labels replaces this"),
     device: str = typer.Option("auto", help="torch device: cpu, cuda, cuda:1, ... (auto: cuda if available)"),
     dtype: Dtype = typer.Option("float32", help="weights dtype for inference"),
     batch_size: int = typer.Option(16, min=1, help="--input: texts generated together"),
@@ -198,7 +206,7 @@ def extract(
                 server.close()
         else:
             result = extract_from_folder(text, task, model_dir, max_new_tokens, value(constrained), value(lang), wanted,
-                                         dataset, value(dtype), device, rescore_labels)
+                                         dataset, value(dtype), device, rescore_labels, label_prototypes)
         if out is not None:
             from mmm.extract_io import output_row
 
@@ -217,7 +225,8 @@ def extract(
                  else load_generator(model_dir, value(dtype), device))
     try:
         results = extract_many([r.request for r in rows], generator, max_new_tokens, value(constrained), value(lang),
-                               batch_size, progress=out is not None, rescore_labels=rescore_labels)
+                               batch_size, progress=out is not None, rescore_labels=rescore_labels,
+                               label_prototypes=label_prototypes)
     finally:
         if served:
             generator.close()  # the server's answers: the cache shard compacted once

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmm import registry
-from mmm.modeling.sequence import encode_prompt, parse_prediction
-from mmm.records import FormatError, format_output
+from mmm.modeling.sequence import encode_prompt, parse_prediction, render_answer
+from mmm.records import FormatError
 
 DEFAULT_BATCH = 16  # continuations per forward pass after a shared prefix
 
@@ -50,13 +50,6 @@ class _Candidate:
     label: str
     ids: list[int]
     scored_from: int  # index in ``ids`` of the first scored token
-
-
-def render(target: str, text_label: str | None, task: str, pieces: Sequence[tuple[str, ...]]) -> str:
-    """An answer in ``target`` format (joint: ``LABEL/TASK/:…``, word_only: ``/TASK/:…``)."""
-    if target == "word_only":
-        return format_output("x", task, list(pieces))[1:]
-    return format_output(text_label or "", task, list(pieces))
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -84,7 +77,7 @@ def candidates(tokenizer: Any, answers: Sequence[Answer]) -> tuple[list[_Candida
         label_field = registry.kind(answer.dataset).label_field
         prompt = encode_prompt(tokenizer, answer.input)
         for p, piece in enumerate(pieces):
-            prefix = render(answer.target, parsed.text_label, answer.task, pieces[:p]) + ":"
+            prefix = render_answer(answer.target, parsed.text_label, answer.task, pieces[:p]) + ":"
             base = tokenizer(prefix, add_special_tokens=False)["input_ids"]
             last = p == len(pieces) - 1
             for label in answer.labels:
@@ -155,5 +148,5 @@ def relabel(model: Any, tokenizer: Any, answers: Sequence[Answer], batch_size: i
             fields[label_field] = best[(a, p)][1]
             if tuple(fields) not in kept:
                 kept.append(tuple(fields))
-        out[a] = render(answers[a].target, text_label, answers[a].task, kept)
+        out[a] = render_answer(answers[a].target, text_label, answers[a].task, kept)
     return out, changed

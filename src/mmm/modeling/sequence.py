@@ -21,6 +21,7 @@ delimiters itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
@@ -88,6 +89,13 @@ def dataset_for_task(instruct: str) -> str:
             return kind.name
     known = ", ".join(repr(w) for w in registry.all_instructions())
     raise SequenceError(f"unknown task {instruct!r}; known instruction words: {known}")
+
+
+def render_answer(target: str, text_label: str | None, task: str, pieces: Sequence[tuple[str, ...]]) -> str:
+    """An answer in ``target`` format (joint: ``LABEL/TASK/:…``, word_only: ``/TASK/:…``), e.g. after relabelling."""
+    if target == "word_only":
+        return format_output("x", task, list(pieces))[1:]
+    return format_output(text_label or "", task, list(pieces))
 
 
 def parse_prediction(prediction: str, dataset: str, instruct: str, target: str = "joint") -> Parsed:

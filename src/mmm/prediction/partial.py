@@ -36,7 +36,7 @@ MODEL_CARD = "README.md"  # written by train, decides no answer
 # the params that change what a backend answers or how rows are chunked (locations, server and speed knobs do not)
 RESULT_KEYS = {
     "hf": ("max_new_tokens", "max_rows_per_cell", "seed", "chunk_rows", "batch_size", "dtype", "threads",
-           "constrained", "rescore_labels"),
+           "constrained", "rescore_labels", "label_prototypes"),
     "openai": ("max_new_tokens", "max_rows_per_cell", "seed", "chunk_rows"),
 }
 
