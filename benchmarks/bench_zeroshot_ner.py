@@ -14,9 +14,10 @@ Mode ``scnm`` asks the question the default model was trained for: ``TEXT/NER`` 
 ``constrained: schema`` and SCNM's own closed inventory (no label set given), scored after mapping both
 sides to common types (``mmm.zeroshot.as_scnm``: person, location, organization (SCNM's three merged),
 product, event; gold types without a counterpart are not scored). It is the real-text proxy of word-level
-F1 with SCNM types; use it on the CrossNER sets (MIT restaurant has hardly any of these types). A mode with
-``+rescore`` (``schema+rescore``, ``scnm+rescore``) also re-picks each word label by the joint probability of label
-and entity (``mmm extract --rescore-labels``).
+F1 with SCNM types; use it on the CrossNER sets (MIT restaurant has hardly any of these types). SCNM labels are
+re-picked by the folder's label prototypes, as ``mmm extract`` does by default; ``+generated`` (``scnm+generated``)
+keeps the labels as generated (``--no-label-prototypes``), and ``+rescore`` (``schema+rescore``, ``scnm+rescore``)
+re-picks them by the joint probability of label and entity (``mmm extract --rescore-labels``).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_zeroshot_ner.py --model models/oiellm --texts 48
 
@@ -80,7 +81,8 @@ def main() -> None:
             requests = [Request(g.text, "NER", "SCNM" if scnm else "TCONER", labels, g.id) for g in items]
             start = time.perf_counter()
             results = extract_many(requests, generator, args.max_new_tokens, "schema" if scnm else base, "en",
-                                   args.batch_size, rescore_labels=extra == "rescore")
+                                   args.batch_size, rescore_labels=extra == "rescore",
+                                   label_prototypes=extra != "generated")
             seconds = time.perf_counter() - start
             predicted = [None if r.pairs is None else r.pairs for r in results]
             scorer = zeroshot.score_as_scnm if scnm else zeroshot.score

@@ -214,3 +214,47 @@ def test_extract_and_predict_name_bad_arguments(tmp_path, tiny_model_dir):  # no
     write_params(tmp_path / "p.yaml", predict={"batch_size": 0})
     result = runner.invoke(app, ["predict", "--params", str(tmp_path / "p.yaml")])
     assert result.exit_code == 1 and "batch_size" in result.output
+
+
+def test_label_prototypes_repick_closed_set_labels_and_are_counted(tmp_path, memorised):
+    """A copy of the memorised model whose SCNM prototypes all point away from its entities but one (地名):
+    predict relabels every SCNM piece to it, counts the changes, and leaves the other datasets alone."""
+    import shutil
+
+    import torch
+    from accelerate.state import PartialState
+
+    from mmm.modeling import prototypes as P
+    from mmm.modeling.loading import load_model, load_tokenizer
+
+    model, rows = memorised
+    folder = shutil.copytree(model, tmp_path / "model")
+    scnm = next(r for r in rows if r["dataset"] == "SCNM")
+    pieces = parse_prediction(scnm["output"], "SCNM", "NER").pairs
+    built = P.load(folder)
+    assert built is not None and built.meta["datasets"] == ["SCNM"]  # train wrote them
+    vectors = P.entity_vectors(load_model(folder).eval(), load_tokenizer(folder), [(scnm["input"], "SCNM", [e for _, e in pieces])],
+                               [built.layer])[0]
+    mean = torch.nn.functional.normalize(torch.stack([v[built.layer] for v in vectors]).mean(0), dim=0)
+    assert all(float(v[built.layer] @ mean) > 0 for v in vectors)  # the premise of the forced choice
+    table = -mean.expand(8, -1).clone()
+    table[4] = mean  # registry row 4: 地名
+    P.save(P.Prototypes(built.layer, {"SCNM": table}, built.meta), folder)
+
+    test = write(tmp_path / "test.jsonl", rows)
+    metrics = run(make("predict", gate=None, model=str(folder), batch_size=2, max_new_tokens=80, constrained="schema"),
+                  test, tmp_path / "predictions.jsonl", tmp_path / "predict.json")
+    PartialState._reset_state()
+    predictions = {p["id"]: p["prediction"] for p in map(json.loads, (tmp_path / "predictions.jsonl").read_text().splitlines())}
+    relabelled = parse_prediction(predictions[scnm["id"]], "SCNM", "NER").pairs
+    assert [e for _, e in relabelled] == [e for _, e in pieces] and {label for label, _ in relabelled} == {"地名"}
+    assert metrics["label_prototypes"] is True and metrics["relabelled_pieces"] == sum(label != "地名" for label, _ in pieces)
+    assert [predictions[r["id"]] for r in rows if r is not scnm] == [r["output"] for r in rows if r is not scnm]
+    text = scnm["input"].removesuffix("/NER")
+    for use, expected in ((True, {"地名"}), (False, {label for label, _ in pieces})):
+        found = extract_from_folder(text, "NER", folder, 80, "schema", "ja", label_prototypes=use)
+        assert {label for label, _ in found.pairs} == expected
+    result = runner.invoke(app, ["extract", text, "--model-dir", str(folder), "--constrained", "schema", "--lang", "ja",
+                                 "--json", "--no-label-prototypes"])
+    assert result.exit_code == 0, result.output
+    assert {label for label, _ in json.loads(result.stdout)["pairs"]} == {label for label, _ in pieces}
