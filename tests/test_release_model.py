@@ -132,3 +132,12 @@ def test_a_text_only_model_is_released_with_the_levels_it_was_scored_on(project)
     found = {(r.dataset_config, r.metric_name, r.metric_value) for r in ModelCard(text).data.eval_results}
     assert found == {("en", "TL F1 (%)", 50.0), ("en-SCNM", "TL F1 (%)", 50.0)}
     assert "| en | SCNM | 2 | 50.0 | - | - |" in text
+
+
+def test_the_card_says_when_word_labels_were_repicked_by_prototypes(project):
+    predict_metrics = project.predict.metrics
+    predict_metrics.write_text(json.dumps({"constrained": "schema", "rescore_labels": False, "label_prototypes": True}),
+                               encoding="utf-8")
+    release(project)
+    text = " ".join((project.release_model.out_dir / CARD).read_text(encoding="utf-8").split())
+    assert "constrained decoding `schema` and the closed-set word labels re-picked by the folder's label prototypes" in text

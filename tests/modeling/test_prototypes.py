@@ -92,6 +92,7 @@ def test_choose_takes_the_nearest_allowed_label_in_the_rows_language():
     assert protos.choose("SCNM", unit(0.2, 1), ["Person"]) == "Person"  # only what is allowed
     assert protos.choose("SCNM", unit(1, 0), ["Person", "Company"]) is None  # Company has no prototype
     assert protos.choose("SCPOS-N", unit(1, 0), ["ポジティブ"]) is None
+    assert protos.choose("SCNM", unit(1, 0), []) is None
 
 
 def test_relabel_repicks_by_the_entities_own_vectors_and_leaves_the_rest(engine, one_torch_thread, tmp_path):  # noqa: F811
@@ -116,3 +117,16 @@ def test_relabel_repicks_by_the_entities_own_vectors_and_leaves_the_rest(engine,
     loaded = P.load(tmp_path)
     assert loaded is not None and loaded.layer == layer and torch.equal(loaded.vectors["SCNM"], table)
     assert P.load(tmp_path / "elsewhere") is None
+
+
+@pytest.mark.parametrize("text, generated, expected", [
+    ("山田さんは大阪に住む。", ["人名", "地名"], ["人名", "地名", "法人名"]),  # 人名, 地名: ja and zh; kana says ja
+    ("李明住在北京。", ["人名"], ["人名", "地名", "公司名"]),  # Han without kana: zh
+    ("Ann lives in Osaka.", ["Person"], ["Person", "Location", "Company"]),
+    ("山田さんは大阪に住む。", ["法人名"], ["人名", "地名", "法人名"]),  # only Japanese has 法人名
+])
+def test_relabelling_keeps_the_language_the_answer_is_written_in(text, generated, expected):
+    allowed = ["Company", "Location", "Person", "人名", "公司名", "地名", "法人名"]  # three languages' labels (no --lang)
+    assert sorted(P.answer_labels("SCNM", text, generated, allowed)) == sorted(expected)
+    assert P.answer_labels("SCNM", text, generated, ["Person", "Location"]) == (["Person", "Location"] if expected[0] == "Person" else [])
+    assert P.answer_labels("SCNM", text, ["club"], ["club", "Person"]) == ["club", "Person"]  # labels of no inventory

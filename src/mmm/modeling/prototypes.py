@@ -26,6 +26,7 @@ from typing import Any
 from mmm import registry
 from mmm.modeling.sequence import parse_prediction, prompt_text, render_answer
 from mmm.records import FormatError, split_input
+from mmm.scripts import guess_lang
 
 WEIGHTS = "label_prototypes.safetensors"
 META = "label_prototypes.json"
@@ -50,7 +51,7 @@ class Prototypes:
 
     def choose(self, dataset: str, vector: Any, allowed: Sequence[str]) -> str | None:
         """The allowed label nearest to ``vector``; None if ``dataset`` has no prototypes or a label has none."""
-        if dataset not in self.vectors:
+        if dataset not in self.vectors or not allowed:
             return None
         index, table = self.label_index(dataset), self.vectors[dataset]
         rows = [index.get(label) for label in allowed]
@@ -195,6 +196,20 @@ def load(folder: str | Path) -> Prototypes | None:
     return Prototypes(int(meta["layer"]), load_file(str(folder / WEIGHTS)), meta)
 
 
+def answer_labels(dataset: str, text: str, generated: Sequence[str], allowed: Sequence[str]) -> list[str]:
+    """The allowed labels in the language the answer's labels are written in, so a relabelled answer never switches
+    language when ``allowed`` spans several (``mmm extract`` without ``--lang``). The language is the one whose
+    inventory holds every generated label; when two do (``人名`` is Japanese and Chinese), the script of the text
+    decides (:func:`mmm.scripts.guess_lang`). Labels of no inventory (a ``--labels`` list) stay allowed as given."""
+    inventories = registry.kind(dataset).word_labels
+    langs = [lang for lang, labels in inventories.items() if all(g in labels for g in generated)]
+    if not langs:
+        return list(allowed)
+    lang = guess_lang(text) if len(langs) > 1 and guess_lang(text) in langs else langs[0]
+    known = {label for labels in inventories.values() for label in labels}
+    return [label for label in allowed if label in inventories[lang] or label not in known]
+
+
 def relabel(model: Any, tokenizer: Any, prototypes: Prototypes, inputs: Sequence[str], answers: Sequence[str],
             datasets: Sequence[str], allowed: Sequence[Sequence[str] | None], target: str) -> tuple[list[str], int]:
     """``answers`` with each word label re-picked by the nearest prototype, and how many labels changed.
@@ -218,10 +233,12 @@ def relabel(model: Any, tokenizer: Any, prototypes: Prototypes, inputs: Sequence
     out, changed = list(answers), 0
     for (i, parsed, pieces), row_vectors in zip(todo, vectors):
         field = kinds[datasets[i]].label_field
+        text = split_input(inputs[i], datasets[i])[0]
+        labels = answer_labels(datasets[i], text, [p[field] for p in pieces], allowed[i] or ())
         kept: list[tuple[str, ...]] = []
         for piece, vector in zip(pieces, row_vectors):
             fields = list(piece)
-            choice = None if vector is None else prototypes.choose(datasets[i], vector[prototypes.layer], list(allowed[i]))
+            choice = None if vector is None else prototypes.choose(datasets[i], vector[prototypes.layer], labels)
             if choice is not None:
                 changed += fields[field] != choice
                 fields[field] = choice
