@@ -44,7 +44,7 @@ class Prototypes:
     def label_index(self, dataset: str) -> dict[str, int]:
         """Every language's label string -> its registry row."""
         rows: dict[str, int] = {}
-        for lang, labels in registry.kind(dataset).word_labels.items():
+        for labels in registry.kind(dataset).word_labels.values():
             for i, label in enumerate(labels):
                 rows.setdefault(label, i)
         return rows
@@ -99,6 +99,11 @@ def entity_vectors(model: Any, tokenizer: Any, items: Sequence[tuple[str, str, S
                                 for layer in layers})
             out.append(vectors)
     return out
+
+
+def _label_rows(dataset: str) -> int:
+    """How many word labels ``dataset`` has (its registry rows, the same in every language)."""
+    return max(len(labels) for labels in registry.kind(dataset).word_labels.values())
 
 
 def _training_entities(records: Sequence[dict], datasets: Sequence[str]) -> list[tuple[dict, list[tuple[int, str]]]]:
@@ -161,13 +166,13 @@ def build(model: Any, tokenizer: Any, records: Sequence[dict], datasets: Sequenc
             x = torch.stack([v[layer] for _, _, v in entries])
             y = torch.tensor([label for _, label, _ in entries])
             groups = torch.tensor([row for row, _, _ in entries])
-            correct += _loo_accuracy(x, y, groups, len(registry.kind(dataset).word_labels["en"])) * len(entries)
+            correct += _loo_accuracy(x, y, groups, _label_rows(dataset)) * len(entries)
             total += len(entries)
         selection[layer] = round(correct / total, 4)
     best = max(layers, key=lambda layer: (selection[layer], -list(layers).index(layer)))
     tables, counts = {}, {}
     for dataset, entries in per_dataset.items():
-        size = len(registry.kind(dataset).word_labels["en"])
+        size = _label_rows(dataset)
         y = torch.tensor([label for _, label, _ in entries])
         sums = torch.zeros(size, entries[0][2][best].shape[0]).index_add_(0, y, torch.stack([v[best] for _, _, v in entries]))
         tables[dataset] = torch.nn.functional.normalize(sums, dim=1)
