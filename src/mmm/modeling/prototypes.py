@@ -84,8 +84,8 @@ def entity_vectors(model: Any, tokenizer: Any, items: Sequence[tuple[str, str, S
         ids = torch.tensor([e["input_ids"] + [pad] * (width - len(e["input_ids"])) for e in encoded], device=device)
         mask = torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in encoded],
                             device=device)
-        with torch.inference_mode():
-            hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        with torch.inference_mode():  # the decoder alone: projecting every position onto the vocabulary would cost more
+            hidden = model.get_decoder()(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
         for row, ((input_, dataset, entities), enc) in enumerate(zip(chunk, encoded)):
             text = split_input(input_, dataset)[0]
             vectors: list[dict[int, Any] | None] = []
