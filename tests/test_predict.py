@@ -258,3 +258,23 @@ def test_label_prototypes_repick_closed_set_labels_and_are_counted(tmp_path, mem
                                  "--json", "--no-label-prototypes"])
     assert result.exit_code == 0, result.output
     assert {label for label, _ in json.loads(result.stdout)["pairs"]} == {label for label, _ in pieces}
+
+
+def test_a_folder_without_prototypes_keeps_generated_labels_and_says_so(tmp_path, memorised, caplog):
+    import shutil
+
+    from accelerate.state import PartialState
+
+    from mmm.modeling import prototypes as P
+
+    model, rows = memorised
+    folder = shutil.copytree(model, tmp_path / "model")
+    for name in (P.WEIGHTS, P.META):
+        (folder / name).unlink()
+    with caplog.at_level("WARNING", logger="mmm.predict"):
+        metrics = run(make("predict", gate=None, model=str(folder), batch_size=2, max_new_tokens=80, constrained="schema"),
+                      write(tmp_path / "test.jsonl", rows), tmp_path / "predictions.jsonl", tmp_path / "predict.json")
+    PartialState._reset_state()
+    assert "has no label prototypes" in caplog.text and metrics["relabelled_pieces"] == 0
+    predictions = [json.loads(line)["prediction"] for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert predictions == [r["output"] for r in rows]

@@ -40,6 +40,7 @@ from mmm import publish, registry, runlog
 from mmm.config import LLMConfig, PredictConfig
 from mmm.errors import IncompleteRun, MMMError
 from mmm.io import portable_path, write_json, write_jsonl
+from mmm.modeling import prototypes
 from mmm.modeling.constrained import (
     ConstraintError,
     RowSpec,
@@ -50,7 +51,6 @@ from mmm.modeling.constrained import (
 from mmm.modeling.determinism import reproducible
 from mmm.modeling.generation import Engine
 from mmm.modeling.loading import ModelDirError, check_model_dir, read_format
-from mmm.modeling import prototypes
 from mmm.modeling.relabel import Answer, relabel
 from mmm.modeling.sequence import (
     SequenceError,
@@ -230,6 +230,9 @@ class _HfWorld:
         self.state = PartialState(cpu=cpu_world())
         self.generator = Generator(cfg.model, cfg.dtype, self.state.device)
         self.target = self.generator.target
+        if cfg.label_prototypes and self.generator.prototypes is None and self.state.is_main_process:
+            log.warning("%s has no label prototypes (trained before them, or with train.prototypes.datasets empty): "
+                        "word labels stay as generated", cfg.model)
         self.processes = self.state.num_processes
         self.is_main = self.state.is_main_process
 
