@@ -130,28 +130,24 @@ class Generator:
         bar.close()
         return results  # type: ignore[return-value]
 
-    def rescore(self, inputs: Sequence[str], answers: Sequence[str], datasets: Sequence[str],
-                constraints: Sequence[RowSpec | None]) -> tuple[list[str], int]:
-        """``answers`` with each word label re-picked from its row's closed label set by the joint probability
-        of label and entity (:mod:`mmm.modeling.relabel`), and how many pieces changed label. Rows without
-        a closed set (no constraint, open-domain labels) are returned as they are."""
-        rows = []
-        for input_, answer, dataset, spec in zip(inputs, answers, datasets, constraints):
-            labels = None if spec is None or spec.word_labels is None else tuple(sorted(x.decode() for x in spec.word_labels))
-            task = "" if spec is None else spec.marker.decode()[1:-1]
-            rows.append(Answer(input_, answer, dataset, task, self.target, labels))
-        return relabel(self.engine.model, self.tokenizer, rows)
-
-    def relabel_by_prototypes(self, inputs: Sequence[str], answers: Sequence[str], datasets: Sequence[str],
-                              constraints: Sequence[RowSpec | None]) -> tuple[list[str], int]:
-        """``answers`` with each word label of a closed set re-picked by the nearest label prototype of the
-        folder (:mod:`mmm.modeling.prototypes`), and how many labels changed; unchanged without prototypes."""
-        if self.prototypes is None:
-            return list(answers), 0
+    def choose_labels(self, inputs: Sequence[str], answers: Sequence[str], datasets: Sequence[str],
+                      constraints: Sequence[RowSpec | None], rescore_labels: bool,
+                      label_prototypes: bool) -> tuple[list[str], int]:
+        """``answers`` with each word label of a row's closed set (its constraint's) re-picked, and how many labels
+        changed: by the joint probability of label and entity (``rescore_labels``, :mod:`mmm.modeling.relabel`) or
+        by the folder's label prototypes (``label_prototypes``, :mod:`mmm.modeling.prototypes`; none in the
+        folder: unchanged). Rows without a closed set (no constraint, open-domain labels) are returned as they are."""
         allowed = [None if spec is None or spec.word_labels is None else sorted(x.decode() for x in spec.word_labels)
                    for spec in constraints]
-        return prototypes.relabel(self.engine.model, self.tokenizer, self.prototypes, inputs, answers, datasets,
-                                  allowed, self.target)
+        if rescore_labels:
+            rows = [Answer(input_, answer, dataset, "" if spec is None else spec.marker.decode()[1:-1], self.target,
+                           None if labels is None else tuple(labels))
+                    for input_, answer, dataset, spec, labels in zip(inputs, answers, datasets, constraints, allowed)]
+            return relabel(self.engine.model, self.tokenizer, rows)
+        if label_prototypes and self.prototypes is not None:
+            return prototypes.relabel(self.engine.model, self.tokenizer, self.prototypes, inputs, answers, datasets,
+                                      allowed, self.target)
+        return list(answers), 0
 
 
 def check_rescore(rescore_labels: bool, constrained: str) -> None:
@@ -253,12 +249,9 @@ class _HfWorld:
             generations = generator.generate([r["input"] for r in mine], cfg.max_new_tokens, cfg.batch_size,
                                              progress=self.state.is_local_main_process, constraints=specs)
             texts, relabelled = [g.text for g in generations], 0
-            if cfg.rescore_labels and specs is not None:
-                texts, relabelled = generator.rescore([r["input"] for r in mine], texts, [r["dataset"] for r in mine],
-                                                      specs)
-            elif cfg.label_prototypes and specs is not None:
-                texts, relabelled = generator.relabel_by_prototypes([r["input"] for r in mine], texts,
-                                                                    [r["dataset"] for r in mine], specs)
+            if specs is not None:
+                texts, relabelled = generator.choose_labels([r["input"] for r in mine], texts, [r["dataset"] for r in mine],
+                                                            specs, cfg.rescore_labels, cfg.label_prototypes)
             answered = [_row(r, text, generator.target, g) for r, g, text in zip(mine, generations, texts)]
         if self.processes > 1:
             answered = gather_object(answered)
@@ -457,10 +450,8 @@ def extract_many(requests: Sequence[Request], generator: Generator | ApiGenerato
     generations = generator.generate(inputs, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
                                      constraints=None if all(s is None for s in specs) else specs)
     texts = [g.text for g in generations]
-    if rescore_labels:
-        texts, _ = generator.rescore(inputs, texts, datasets, specs)
-    elif label_prototypes and isinstance(generator, Generator):
-        texts, _ = generator.relabel_by_prototypes(inputs, texts, datasets, specs)
+    if isinstance(generator, Generator):  # a server's answers: no logits, no states (check_servable refused rescoring)
+        texts, _ = generator.choose_labels(inputs, texts, datasets, specs, rescore_labels, label_prototypes)
     results = []
     for request, input_, dataset, generation, text in zip(requests, inputs, datasets, generations, texts):
         common = {"input": input_, "raw": text, "target": generator.target, "dataset": dataset,

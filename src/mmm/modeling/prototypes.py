@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mmm import registry
-from mmm.modeling.sequence import parse_prediction, prompt_text, render_answer
+from mmm.modeling.sequence import parse_prediction, prompt_text, with_labels
 from mmm.records import FormatError, split_input
 from mmm.scripts import guess_lang
 
@@ -41,24 +41,17 @@ class Prototypes:
     vectors: dict[str, Any]  # dataset -> torch tensor [labels, hidden]
     meta: dict[str, Any]
 
-    def label_index(self, dataset: str) -> dict[str, int]:
-        """Every language's label string -> its registry row."""
-        rows: dict[str, int] = {}
-        for labels in registry.kind(dataset).word_labels.values():
-            for i, label in enumerate(labels):
-                rows.setdefault(label, i)
-        return rows
-
-    def choose(self, dataset: str, vector: Any, allowed: Sequence[str]) -> str | None:
-        """The allowed label nearest to ``vector``; None if ``dataset`` has no prototypes or a label has none."""
-        if dataset not in self.vectors or not allowed:
+    def choose(self, dataset: str, lang: str, vector: Any, allowed: Sequence[str]) -> str | None:
+        """The label of ``allowed`` (labels of ``lang``) nearest to ``vector``; None if ``dataset`` has no prototypes,
+        or an allowed label is not in ``lang``'s inventory or has no prototype."""
+        table = self.vectors.get(dataset)
+        inventory = registry.kind(dataset).word_inventory(lang) or ()
+        if table is None or not allowed or any(label not in inventory for label in allowed):
             return None
-        index, table = self.label_index(dataset), self.vectors[dataset]
-        rows = [index.get(label) for label in allowed]
-        if any(r is None or not bool(table[r].any()) for r in rows):
+        rows = [inventory.index(label) for label in allowed]
+        if any(not bool(table[r].any()) for r in rows):
             return None
-        scores = table[rows] @ vector.to(table.dtype)
-        return allowed[int(scores.argmax())]
+        return allowed[int((table[rows] @ vector.to(table.dtype)).argmax())]
 
 
 def _positions(offsets: Sequence[tuple[int, int]], start: int, end: int) -> list[int]:
@@ -201,18 +194,19 @@ def load(folder: str | Path) -> Prototypes | None:
     return Prototypes(int(meta["layer"]), load_file(str(folder / WEIGHTS)), meta)
 
 
-def answer_labels(dataset: str, text: str, generated: Sequence[str], allowed: Sequence[str]) -> list[str]:
-    """The allowed labels in the language the answer's labels are written in, so a relabelled answer never switches
-    language when ``allowed`` spans several (``mmm extract`` without ``--lang``). The language is the one whose
-    inventory holds every generated label; when two do (``人名`` is Japanese and Chinese), the script of the text
-    decides (:func:`mmm.scripts.guess_lang`). Labels of no inventory (a ``--labels`` list) stay allowed as given."""
+def row_labels(dataset: str, text: str, generated: Sequence[str], allowed: Sequence[str]) -> tuple[str, list[str]] | None:
+    """The language an answer's labels are written in and the allowed labels of that language, so a relabelled
+    answer never switches language when ``allowed`` spans several (``mmm extract`` without ``--lang``). The
+    language is the one whose inventory holds every generated label; when two do (``人名`` is Japanese and
+    Chinese), the script of the text decides (:func:`mmm.scripts.guess_lang`). None when a generated or an allowed
+    label is in no inventory (a ``--labels`` list of the user's own): such a row keeps its labels."""
     inventories = registry.kind(dataset).word_labels
-    langs = [lang for lang, labels in inventories.items() if all(g in labels for g in generated)]
-    if not langs:
-        return list(allowed)
-    lang = guess_lang(text) if len(langs) > 1 and guess_lang(text) in langs else langs[0]
     known = {label for labels in inventories.values() for label in labels}
-    return [label for label in allowed if label in inventories[lang] or label not in known]
+    langs = [lang for lang, labels in inventories.items() if all(g in labels for g in generated)]
+    if not langs or any(label not in known for label in allowed):
+        return None
+    lang = guess_lang(text) if guess_lang(text) in langs else langs[0]
+    return lang, [label for label in allowed if label in inventories[lang]]
 
 
 def relabel(model: Any, tokenizer: Any, prototypes: Prototypes, inputs: Sequence[str], answers: Sequence[str],
@@ -220,34 +214,26 @@ def relabel(model: Any, tokenizer: Any, prototypes: Prototypes, inputs: Sequence
     """``answers`` with each word label re-picked by the nearest prototype, and how many labels changed.
 
     A row keeps its answer when it has no closed label set (``allowed`` None), its dataset has no prototypes,
-    one of its allowed labels has none, or the answer does not parse. A relabelled answer that repeats a piece
-    keeps the first."""
-    todo: list[tuple[int, Any, list[tuple[str, ...]]]] = []
+    its labels are not all of one inventory (:func:`row_labels`), one of its allowed labels has no prototype, or
+    the answer does not parse. A relabelled answer that repeats a piece keeps the first."""
+    todo = []
     for i, (input_, answer, dataset, labels) in enumerate(zip(inputs, answers, datasets, allowed)):
         if not labels or dataset not in prototypes.vectors or target == "text_only":
             continue
+        text, task = split_input(input_, dataset)
         try:
-            parsed = parse_prediction(answer, dataset, split_input(input_, dataset)[1], target)
+            parsed = parse_prediction(answer, dataset, task, target)
         except FormatError:
             continue
-        if parsed.pairs:
-            todo.append((i, parsed, list(parsed.pairs)))
-    kinds = {datasets[i]: registry.kind(datasets[i]) for i, _, _ in todo}
-    items = [(inputs[i], datasets[i], [p[kinds[datasets[i]].entity_fields()[0]] for p in pieces]) for i, _, pieces in todo]
-    vectors = entity_vectors(model, tokenizer, items, [prototypes.layer])
+        kind, pieces = registry.kind(dataset), list(parsed.pairs or ())
+        found = row_labels(dataset, text, [p[kind.label_field] for p in pieces], labels) if pieces else None
+        if found is not None:
+            todo.append((i, task, parsed.text_label, pieces, kind, *found))
+    vectors = entity_vectors(model, tokenizer, [(inputs[i], datasets[i], [p[kind.entity_fields()[0]] for p in pieces])
+                                                for i, _, _, pieces, kind, _, _ in todo], [prototypes.layer])
     out, changed = list(answers), 0
-    for (i, parsed, pieces), row_vectors in zip(todo, vectors):
-        field = kinds[datasets[i]].label_field
-        text = split_input(inputs[i], datasets[i])[0]
-        labels = answer_labels(datasets[i], text, [p[field] for p in pieces], allowed[i] or ())
-        kept: list[tuple[str, ...]] = []
-        for piece, vector in zip(pieces, row_vectors):
-            fields = list(piece)
-            choice = None if vector is None else prototypes.choose(datasets[i], vector[prototypes.layer], labels)
-            if choice is not None:
-                changed += fields[field] != choice
-                fields[field] = choice
-            if tuple(fields) not in kept:
-                kept.append(tuple(fields))
-        out[i] = render_answer(target, parsed.text_label, split_input(inputs[i], datasets[i])[1], kept)
+    for (i, task, text_label, pieces, kind, lang, labels), row in zip(todo, vectors):
+        choices = [None if v is None else prototypes.choose(datasets[i], lang, v[prototypes.layer], labels) for v in row]
+        out[i], n = with_labels(target, text_label, task, pieces, kind.label_field, choices)
+        changed += n
     return out, changed

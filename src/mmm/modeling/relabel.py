@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmm import registry
-from mmm.modeling.sequence import encode_prompt, parse_prediction, render_answer
+from mmm.modeling.sequence import encode_prompt, parse_prediction, render_answer, with_labels
 from mmm.records import FormatError
 
 DEFAULT_BATCH = 16  # continuations per forward pass after a shared prefix
@@ -140,13 +140,8 @@ def relabel(model: Any, tokenizer: Any, answers: Sequence[Answer], batch_size: i
     out = [a.prediction for a in answers]
     changed = 0
     for a, (text_label, pieces) in parsed.items():
-        label_field = registry.kind(answers[a].dataset).label_field
-        kept: list[tuple[str, ...]] = []
-        for p, piece in enumerate(pieces):
-            fields = list(piece)
-            changed += fields[label_field] != best[(a, p)][1]
-            fields[label_field] = best[(a, p)][1]
-            if tuple(fields) not in kept:
-                kept.append(tuple(fields))
-        out[a] = render_answer(answers[a].target, text_label, answers[a].task, kept)
+        field = registry.kind(answers[a].dataset).label_field
+        out[a], n = with_labels(answers[a].target, text_label, answers[a].task, pieces, field,
+                                [best[(a, p)][1] for p in range(len(pieces))])
+        changed += n
     return out, changed

@@ -98,6 +98,22 @@ def render_answer(target: str, text_label: str | None, task: str, pieces: Sequen
     return format_output(text_label or "", task, list(pieces))
 
 
+def with_labels(target: str, text_label: str | None, task: str, pieces: Sequence[tuple[str, ...]], label_field: int,
+                labels: Sequence[str | None]) -> tuple[str, int]:
+    """The answer with piece ``i``'s word label replaced by ``labels[i]`` (None: kept), a piece that becomes a repeat
+    kept once, and how many labels changed; the relabelling step shared by every way of re-picking labels."""
+    kept: list[tuple[str, ...]] = []
+    changed = 0
+    for piece, label in zip(pieces, labels, strict=True):
+        fields = list(piece)
+        if label is not None:
+            changed += fields[label_field] != label
+            fields[label_field] = label
+        if tuple(fields) not in kept:
+            kept.append(tuple(fields))
+    return render_answer(target, text_label, task, kept), changed
+
+
 def parse_prediction(prediction: str, dataset: str, instruct: str, target: str = "joint") -> Parsed:
     """Parse a generation strictly under ``target``; raises ``FormatError`` saying what is wrong."""
     check_target(target)
